@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+import { SluiceError } from './errors.js';
+
+const base = { SLUICE_DATABASE_URL: 'postgres://u:secret@db:5432/shop', SLUICE_NATS_URL: 'nats://n:4222' };
+
+describe('config', () => {
+  it('needs only the two URLs and fills documented defaults', () => {
+    const c = loadConfig({ env: base });
+    expect(c.prefix).toBe('cdc');
+    expect(c.slot).toBe('sluice');
+    expect(c.publication).toBe('sluice');
+    expect(c.source).toBe('shop');
+    expect(c.streams.duplicateWindowSec).toBe(120);
+    expect(c.publish.maxInFlight).toBe(4096);
+    expect(Object.isFrozen(c) && Object.isFrozen(c.streams)).toBe(true);
+  });
+
+  it.each([
+    [{ SLUICE_DATABASE_URL: undefined }, /databaseUrl \(SLUICE_DATABASE_URL\) is required\./],
+    [{ SLUICE_NATS_URL: 'localhost' }, /natsUrl \(SLUICE_NATS_URL\): expected nats:\/\/host:port.*got "localhost"/],
+    [{ SLUICE_HTTP_PORT: 'eighty' }, /httpPort \(SLUICE_HTTP_PORT\): .*got "eighty"/],
+    [{ SLUICE_PREFIX: 'a.b' }, /prefix \(SLUICE_PREFIX\): expected one subject token/],
+    [{ SLUICE_SLOT: 'Bad-Slot' }, /slot \(SLUICE_SLOT\): expected a lower-case identifier/],
+    [{ SLUICE_DATABASE_URL: 'mysql://x' }, /databaseUrl .*expected postgres:\/\//],
+  ])('rejects %j with one sentence naming the setting', (patch, message) => {
+    const env = { ...base, ...patch };
+    expect(() => loadConfig({ env })).toThrow(SluiceError);
+    expect(() => loadConfig({ env })).toThrow(message);
+  });
+
+  it('never prints the database password', () => {
+    try {
+      loadConfig({ env: { ...base, SLUICE_DATABASE_URL: 'postgres://u:hunter2@db/x', SLUICE_TABLES: 'nodot' } });
+      expect.unreachable();
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain('hunter2');
+    }
+  });
+
+  it('lets env override the file and parses lists', () => {
+    const c = loadConfig({ env: { ...base, SLUICE_TABLES: 'public.orders, public.order_items' } });
+    expect(c.tables).toEqual(['public.orders', 'public.order_items']);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * The event contract as zod schemas: the CloudEvents 1.0 envelope and the `data` of facts, deltas
+ * and transaction commit markers. Consumers validate with these; the connector serializes the same
+ * shape by hand on its hot path (connector/events/serialize.ts) and tests check both agree.
+ */
+import { z } from 'zod';
+
+/** CloudEvents `type` of each kind of event. */
+export const EventTypes = {
+  fact: 'io.sluice.fact',
+  delta: 'io.sluice.delta',
+  tx: 'io.sluice.tx',
+} as const;
+
+const version = z.string().regex(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
+
+/** Transaction coordinates carried by every fact and delta. */
+export const TxInfo = z.object({
+  id: z.number().int(),
+  lsn: z.string(),
+  commitTime: z.string(),
+  seq: z.number().int().nonnegative(),
+});
+
+/** `data` of a fact: the row's full state after the change. */
+export const FactData = z.object({
+  table: z.string(),
+  key: z.record(z.string(), z.unknown()),
+  op: z.enum(['insert', 'update', 'delete', 'snapshot', 'truncate']),
+  deleted: z.boolean(),
+  row: z.record(z.string(), z.unknown()).nullable(),
+  version,
+  schemaVersion: z.number().int().positive(),
+  tx: TxInfo.nullable(),
+});
+export type FactData = z.infer<typeof FactData>;
+
+/** One column's change in a delta. */
+export const ColumnChange = z.object({ old: z.unknown().optional(), new: z.unknown().optional() });
+
+/** `data` of a delta: what changed. */
+export const DeltaData = z.object({
+  table: z.string(),
+  key: z.record(z.string(), z.unknown()).nullable(),
+  op: z.enum(['insert', 'update', 'delete', 'truncate']),
+  changes: z.record(z.string(), ColumnChange),
+  version,
+  schemaVersion: z.number().int().positive(),
+  tx: TxInfo,
+});
+export type DeltaData = z.infer<typeof DeltaData>;
+
+/** `data` of a transaction commit marker on `<P>.tx.<txid>`. */
+export const TxMarkerData = z.object({
+  id: z.number().int(),
+  lsn: z.string(),
+  commitTime: z.string(),
+  version,
+  events: z.number().int().nonnegative(),
+  tables: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type TxMarkerData = z.infer<typeof TxMarkerData>;
+
+/** A CloudEvents 1.0 envelope around `data`. */
+export function cloudEvent<T extends z.ZodTypeAny>(data: T) {
+  return z.object({
+    specversion: z.literal('1.0'),
+    id: z.string().min(1),
+    source: z.string().min(1),
+    type: z.string(),
+    time: z.string(),
+    subject: z.string().optional(),
+    dataschema: z.string().optional(),
+    datacontenttype: z.literal('application/json'),
+    data,
+  });
+}
+
+export const FactEvent = cloudEvent(FactData);
+export type FactEvent = z.infer<typeof FactEvent>;
+export const DeltaEvent = cloudEvent(DeltaData);
+export type DeltaEvent = z.infer<typeof DeltaEvent>;
+export const TxMarkerEvent = cloudEvent(TxMarkerData);
+export type TxMarkerEvent = z.infer<typeof TxMarkerEvent>;

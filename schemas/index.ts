@@ -1,0 +1,4 @@
+export * from './keys.js';
+export * from './versions.js';
+export * from './subjects.js';
+export * from './events.js';

@@ -1,0 +1,83 @@
+/**
+ * Subjects and stream names of the event contract (see DESIGN.md, "Event contract").
+ * Pure functions: the connector builds subjects with them and consumers parse them.
+ */
+import { decodeName, encodeName, NO_KEY_TOKEN } from './keys.js';
+
+/** Change operations as they appear in delta subjects and event data. */
+export const Ops = { insert: 'insert', update: 'update', delete: 'delete', truncate: 'truncate' } as const;
+export type Op = (typeof Ops)[keyof typeof Ops];
+
+/** Streams of one prefix. */
+export interface StreamNames {
+  readonly facts: string;
+  readonly deltas: string;
+  readonly dlq: string;
+  readonly events: string;
+}
+
+const PREFIX = /^[A-Za-z0-9_-]+$/;
+
+/** Checks that a prefix is one plain subject token; returns it. */
+export function validatePrefix(prefix: string): string {
+  if (!PREFIX.test(prefix)) {
+    throw new TypeError(`prefix "${prefix}" must be one subject token made of [A-Za-z0-9_-]`);
+  }
+  return prefix;
+}
+
+/** Stream names for a prefix: upper-cased prefix plus a suffix (`cdc` → `CDC_FACTS`). */
+export function streamNames(prefix: string): StreamNames {
+  const p = validatePrefix(prefix).toUpperCase().replace(/-/g, '_');
+  return { facts: `${p}_FACTS`, deltas: `${p}_DELTAS`, dlq: `${p}_DLQ`, events: `${p}_EVENTS` };
+}
+
+/** Subject prefix of one table's facts: `<P>.fact.<schema>.<table>`. */
+export function factTableSubject(prefix: string, schema: string, table: string): string {
+  return `${prefix}.fact.${encodeName(schema)}.${encodeName(table)}`;
+}
+
+/** `<P>.fact.<schema>.<table>.<key>` */
+export function factSubject(prefix: string, schema: string, table: string, keyToken: string): string {
+  return `${factTableSubject(prefix, schema, table)}.${keyToken}`;
+}
+
+/** `<P>.delta.<schema>.<table>.<op>.<key>`; a truncate uses {@link NO_KEY_TOKEN}. */
+export function deltaSubject(prefix: string, schema: string, table: string, op: Op, keyToken: string): string {
+  return `${prefix}.delta.${encodeName(schema)}.${encodeName(table)}.${op}.${keyToken}`;
+}
+
+/** `<P>.tx.<txid>`: a transaction's commit marker, in the deltas stream. */
+export function txSubject(prefix: string, xid: number | string): string {
+  return `${prefix}.tx.${xid}`;
+}
+
+/** What a fact or delta subject names. */
+export interface ParsedSubject {
+  kind: 'fact' | 'delta' | 'tx';
+  schema?: string;
+  table?: string;
+  op?: Op;
+  key?: string;
+  txid?: string;
+}
+
+/** Parses a subject of the contract; returns null for a subject of another shape. */
+export function parseSubject(prefix: string, subject: string): ParsedSubject | null {
+  const t = subject.split('.');
+  if (t[0] !== prefix) return null;
+  if (t[1] === 'fact' && t.length === 5) {
+    return { kind: 'fact', schema: decodeName(t[2]!), table: decodeName(t[3]!), key: t[4]! };
+  }
+  if (t[1] === 'delta' && t.length === 6) {
+    return {
+      kind: 'delta',
+      schema: decodeName(t[2]!),
+      table: decodeName(t[3]!),
+      op: t[4] as Op,
+      key: t[5]!,
+    };
+  }
+  if (t[1] === 'tx' && t.length === 3) return { kind: 'tx', txid: t[2]! };
+  return null;
+}
