@@ -1,0 +1,56 @@
+/**
+ * Bounded least-recently-used cache of each entity's latest row (JSON fragments per column), keyed
+ * by fact subject. It supplies old values for deltas and unchanged TOAST values for facts.
+ *
+ * Capacity must stay well above the publish window (in messages): an entry written for an event
+ * still in flight is then among the most recently used and cannot be evicted before its fact is
+ * acknowledged, so a miss can always be served by the facts stream.
+ */
+export type Row = readonly string[];
+
+export class RowCache {
+  readonly #capacity: number;
+  readonly #map = new Map<string, Row>();
+  hits = 0;
+  misses = 0;
+
+  /** @param capacity most entries kept */
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  get(subject: string): Row | undefined {
+    const row = this.#map.get(subject);
+    if (row === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    // Move to the most-recent end: Map iterates in insertion order.
+    this.#map.delete(subject);
+    this.#map.set(subject, row);
+    return row;
+  }
+
+  set(subject: string, row: Row): void {
+    this.#map.delete(subject);
+    this.#map.set(subject, row);
+    if (this.#map.size > this.#capacity) {
+      const oldest = this.#map.keys().next().value as string;
+      this.#map.delete(oldest);
+    }
+  }
+
+  delete(subject: string): void {
+    this.#map.delete(subject);
+  }
+
+  /** Drops every entry whose subject starts with `prefix` (a truncated table). */
+  deletePrefix(prefix: string): void {
+    for (const k of this.#map.keys()) if (k.startsWith(prefix)) this.#map.delete(k);
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * The JetStream sink: pipelined publishes with one reply subscription collecting the
+ * acknowledgements (what Go's PublishAsync does), a bounded window, and a checkpoint that only
+ * moves past transactions whose every message was acknowledged.
+ *
+ * Why pipelined: nats.js's `js.publish()` is one request (a promise, a timer, a subscription
+ * lookup) per message and tops out far below what nats-server accepts. Here a publish is a plain
+ * `PUB` with a reply subject `<inbox>.<n>`; acks arrive on one wildcard subscription.
+ *
+ * Ordering and no gaps: every message carries `Nats-Expected-Last-Sequence`, the stream sequence the
+ * previous message of this session got (or will get). Sluice is the only writer of its streams, so
+ * a stream is always an unbroken prefix of the event sequence: if any message is lost (a dropped
+ * connection) every later one is rejected, the session fails, and the connector restarts from
+ * the durable checkpoint, skipping what the stream already holds. Never a gap, never a reorder.
+ *
+ * Facts trail deltas: a change's fact is published only once its delta is acknowledged, so the facts
+ * stream never holds a change the deltas stream lacks. After a crash the deltas stream is therefore
+ * at or ahead of the facts stream, and the previous row of any entity can be read back from the
+ * facts stream as of exactly the position being replayed (see event-builder.ts).
+ */
+import { createInbox, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
+import { ErrorCodes, SluiceError } from '../errors.js';
+
+/** The two streams a connector writes. */
+export const Streams = { facts: 0, deltas: 1 } as const;
+export type StreamIndex = (typeof Streams)[keyof typeof Streams];
+
+/** A message ready to publish: the body is the serialized CloudEvent. */
+export interface OutMessage {
+  readonly subject: string;
+  /** Deterministic event id, sent as Nats-Msg-Id. */
+  readonly id: string;
+  readonly body: string;
+}
+
+/** A source transaction as the sink tracks it. */
+export class TxTicket {
+  /** Messages published or queued and not yet acknowledged. */
+  outstanding = 0;
+  /** Set by commit(): the source sent the whole transaction. */
+  endLsn: bigint | null = null;
+}
+
+export interface SinkOptions {
+  streams: readonly [facts: string, deltas: string];
+  /** Last sequence of each stream at session start ([facts, deltas]). */
+  lastSeq: readonly [number, number];
+  /** Most messages in flight (sent or queued, unacknowledged). */
+  maxInFlight: number;
+  /** Most bytes in flight. */
+  maxInFlightBytes: number;
+  /** Milliseconds an acknowledgement may take before the session fails. */
+  ackTimeoutMs: number;
+  /** Called with the end LSN of the newest transaction whose messages are all acknowledged. */
+  onCheckpoint(endLsn: bigint): void;
+  /** Called once when the session cannot go on (publish rejected, ack timeout, disconnect). */
+  onFatal(err: Error): void;
+}
+
+interface Pending {
+  readonly tx: TxTicket;
+  readonly bytes: number;
+  readonly stream: StreamIndex;
+  readonly expectedSeq: number;
+  readonly sentAt: number;
+  acked: boolean;
+  onAck: ((seq: number) => void) | null;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface QueuedFact {
+  readonly msg: OutMessage;
+  readonly body: Uint8Array;
+  readonly tx: TxTicket;
+  /** The delta this fact must wait for, or null. */
+  readonly after: Pending | null;
+  readonly onAck: ((seq: number) => void) | null;
+}
+
+const ENC = new TextEncoder();
+const DEC = new TextDecoder();
+
+/** Header block in NATS wire form; built once per message, no MsgHdrs object. */
+function headerBytes(id: string, expectedLastSeq: number): { encode(): Uint8Array } {
+  const bytes = ENC.encode(
+    `NATS/1.0\r\nNats-Msg-Id: ${id}\r\nNats-Expected-Last-Sequence: ${expectedLastSeq}\r\n\r\n`,
+  );
+  return { encode: () => bytes };
+}
+
+export class JetStreamSink {
+  readonly #nc: NatsConnection;
+  readonly #o: SinkOptions;
+  readonly #inbox: string;
+  readonly #sub: Subscription;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+  /** Sequence the last message sent to each stream gets ([facts, deltas]). */
+  readonly #lastSeq: [number, number];
+  readonly #factQueue: QueuedFact[] = [];
+  #factHead = 0;
+  readonly #txs: TxTicket[] = [];
+  #txHead = 0;
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  #waiters: Waiter[] = [];
+  #drainWaiters: Waiter[] = [];
+  #failed: Error | null = null;
+  #timer: NodeJS.Timeout;
+  readonly #maxPayload: number;
+  /** Counters for metrics. */
+  readonly stats = { published: [0, 0], acked: [0, 0], bytes: 0, duplicates: 0 };
+
+  constructor(nc: NatsConnection, opts: SinkOptions) {
+    this.#nc = nc;
+    this.#o = opts;
+    this.#lastSeq = [opts.lastSeq[0], opts.lastSeq[1]];
+    this.#inbox = createInbox('_SLUICE');
+    this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onAck(err, msg) });
+    this.#maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    this.#timer = setInterval(() => this.#checkTimeouts(), Math.min(1000, opts.ackTimeoutMs));
+    this.#timer.unref();
+  }
+
+  /** Largest message body this server accepts, in bytes (headers included). */
+  get maxPayload(): number {
+    return this.#maxPayload;
+  }
+
+  /** Messages sent or queued and not yet acknowledged. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** True when nothing is in flight and no transaction is open. */
+  get idle(): boolean {
+    return this.#inFlight === 0 && this.#txHead === this.#txs.length;
+  }
+
+  /** Resolves when there is room in the window; undefined (no promise) when there is room now. */
+  capacity(): Promise<void> | undefined {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#inFlight < this.#o.maxInFlight && this.#inFlightBytes < this.#o.maxInFlightBytes) return undefined;
+    return new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Resolves when everything published so far is acknowledged. */
+  drained(): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** Opens a transaction ticket; messages of the transaction are counted against it. */
+  begin(): TxTicket {
+    const tx = new TxTicket();
+    this.#txs.push(tx);
+    return tx;
+  }
+
+  /** The source sent the whole transaction; it completes when its messages are acknowledged. */
+  commit(tx: TxTicket, endLsn: bigint): void {
+    tx.endLsn = endLsn;
+    this.#advanceCheckpoint();
+  }
+
+  /**
+   * Publishes a change: the delta now, the fact once the delta is acknowledged. Either may be null
+   * (a skipped or absent message); a fact without a delta still waits behind earlier facts.
+   */
+  publishChange(
+    tx: TxTicket,
+    delta: OutMessage | null,
+    fact: OutMessage | null,
+    onFactAck: ((seq: number) => void) | null = null,
+  ): void {
+    let deltaPending: Pending | null = null;
+    if (delta) deltaPending = this.#send(Streams.deltas, delta, tx, null, this.#bodyBytes(delta));
+    if (fact) {
+      const body = ENC.encode(fact.body);
+      tx.outstanding++;
+      this.#inFlight++;
+      this.#inFlightBytes += body.length;
+      this.#factQueue.push({ msg: fact, body, tx, after: deltaPending, onAck: onFactAck });
+      this.#pumpFacts();
+    }
+  }
+
+  /** Publishes a message on the deltas stream (the transaction commit marker). */
+  publishDelta(tx: TxTicket, msg: OutMessage): void {
+    this.#send(Streams.deltas, msg, tx, null, this.#bodyBytes(msg));
+  }
+
+  #bodyBytes(msg: OutMessage): Uint8Array {
+    return ENC.encode(msg.body);
+  }
+
+  #send(
+    stream: StreamIndex,
+    msg: OutMessage,
+    tx: TxTicket,
+    onAck: ((seq: number) => void) | null,
+    body: Uint8Array,
+    counted = false,
+  ): Pending {
+    const id = this.#nextId++;
+    const expected = this.#lastSeq[stream]++;
+    const p: Pending = {
+      tx,
+      bytes: body.length,
+      stream,
+      expectedSeq: expected + 1,
+      sentAt: Date.now(),
+      acked: false,
+      onAck,
+    };
+    this.#pending.set(id, p);
+    if (!counted) {
+      tx.outstanding++;
+      this.#inFlight++;
+      this.#inFlightBytes += body.length;
+    }
+    this.stats.published[stream]!++;
+    this.stats.bytes += body.length;
+    this.#nc.publish(msg.subject, body, {
+      reply: `${this.#inbox}.${id}`,
+      headers: headerBytes(msg.id, expected) as never,
+    });
+    return p;
+  }
+
+  #pumpFacts(): void {
+    const q = this.#factQueue;
+    while (this.#factHead < q.length) {
+      const f = q[this.#factHead]!;
+      if (f.after && !f.after.acked) break;
+      q[this.#factHead++] = undefined as never;
+      this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.body, true);
+    }
+    if (this.#factHead > 1024 && this.#factHead * 2 > q.length) {
+      q.splice(0, this.#factHead);
+      this.#factHead = 0;
+    }
+  }
+
+  #onAck(err: Error | null, msg: Msg): void {
+    if (this.#failed) return;
+    if (err) return this.#fail(err);
+    const id = Number(msg.subject.slice(this.#inbox.length + 1));
+    const p = this.#pending.get(id);
+    if (!p) return; // an ack of a message from before a failure: ignore
+    this.#pending.delete(id);
+    const text = msg.data.length > 0 ? DEC.decode(msg.data) : '';
+    let ack: { seq?: number; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } };
+    if (text === '') {
+      // No body: a status message, e.g. 503 "no responders" when the stream does not exist.
+      const code = msg.headers?.code ?? 0;
+      return this.#fail(
+        new SluiceError(
+          ErrorCodes.publishFailed,
+          `JetStream did not accept a publish to ${this.#o.streams[p.stream]} (status ${code}${code === 503 ? ': no stream listens on the subject' : ''}).`,
+          { hint: 'Check that the stream exists (sluice doctor) and that JetStream is enabled.' },
+        ),
+      );
+    }
+    try {
+      ack = JSON.parse(text);
+    } catch (cause) {
+      return this.#fail(new SluiceError(ErrorCodes.protocol, `unreadable JetStream ack: ${text}`, { cause }));
+    }
+    if (ack.error) {
+      return this.#fail(
+        new SluiceError(
+          ErrorCodes.publishFailed,
+          `JetStream rejected a publish to ${this.#o.streams[p.stream]}: ${ack.error.description} (${ack.error.err_code ?? ack.error.code}).`,
+        ),
+      );
+    }
+    if (ack.duplicate) {
+      // Already stored, so the stream sequence did not move; later expectations are now off by
+      // one and will be rejected: fail fast, the restart resynchronises from the stream.
+      this.stats.duplicates++;
+      return this.#fail(
+        new SluiceError(ErrorCodes.publishFailed, 'JetStream reported a duplicate publish; resynchronising.'),
+      );
+    }
+    if (ack.seq !== p.expectedSeq) {
+      return this.#fail(
+        new SluiceError(
+          ErrorCodes.protocol,
+          `JetStream stored a message at sequence ${ack.seq} of ${this.#o.streams[p.stream]}, expected ${p.expectedSeq}: another writer uses the stream.`,
+          { hint: 'Give each Sluice source its own prefix (SLUICE_PREFIX).' },
+        ),
+      );
+    }
+    p.acked = true;
+    this.stats.acked[p.stream]!++;
+    this.#inFlight--;
+    this.#inFlightBytes -= p.bytes;
+    p.tx.outstanding--;
+    if (p.onAck) p.onAck(ack.seq);
+    if (p.stream === Streams.deltas) this.#pumpFacts();
+    this.#advanceCheckpoint();
+    this.#wake();
+  }
+
+  #advanceCheckpoint(): void {
+    let last: bigint | null = null;
+    while (this.#txHead < this.#txs.length) {
+      const tx = this.#txs[this.#txHead]!;
+      if (tx.endLsn === null || tx.outstanding > 0) break;
+      last = tx.endLsn;
+      this.#txs[this.#txHead++] = undefined as never;
+    }
+    if (this.#txHead > 1024 && this.#txHead * 2 > this.#txs.length) {
+      this.#txs.splice(0, this.#txHead);
+      this.#txHead = 0;
+    }
+    if (last !== null) this.#o.onCheckpoint(last);
+  }
+
+  #wake(): void {
+    if (this.#waiters.length && this.#inFlight < this.#o.maxInFlight && this.#inFlightBytes < this.#o.maxInFlightBytes) {
+      const w = this.#waiters;
+      this.#waiters = [];
+      for (const f of w) f.resolve();
+    }
+    if (this.#inFlight === 0 && this.#drainWaiters.length) {
+      const w = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const f of w) f.resolve();
+    }
+  }
+
+  #checkTimeouts(): void {
+    if (this.#failed) return;
+    const first = this.#pending.values().next();
+    if (first.done) return;
+    const age = Date.now() - first.value.sentAt;
+    if (age > this.#o.ackTimeoutMs) {
+      this.#fail(
+        new SluiceError(
+          ErrorCodes.publishFailed,
+          `no JetStream acknowledgement for ${Math.round(age / 1000)} s; NATS is down or overloaded, resynchronising.`,
+        ),
+      );
+    }
+  }
+
+  /** Fails the session: pending waiters reject, later acks are ignored. */
+  fail(err: Error): void {
+    this.#fail(err);
+  }
+
+  #fail(err: Error): void {
+    if (this.#failed) return;
+    this.#failed = err;
+    clearInterval(this.#timer);
+    const waiters = [...this.#waiters, ...this.#drainWaiters];
+    this.#waiters = [];
+    this.#drainWaiters = [];
+    for (const w of waiters) w.reject(err);
+    this.#o.onFatal(err);
+  }
+
+  /** The error that ended the session, if any. */
+  get failure(): Error | null {
+    return this.#failed;
+  }
+
+  /** Stops listening for acks. Idempotent. */
+  close(): void {
+    clearInterval(this.#timer);
+    try {
+      this.#sub.unsubscribe();
+    } catch {
+      /* connection already closed */
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * JetStream streams of a prefix: creation (only what is missing; never recreated or silently
+ * changed), the state a session starts from (last sequence and last position per stream), reads of
+ * the latest fact of an entity, and the purge that completes a TRUNCATE.
+ */
+import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { Config } from '../config.js';
+import { ErrorCodes, SluiceError } from '../errors.js';
+import { parseVersion, type Position } from '../../schemas/versions.js';
+import { streamNames } from '../../schemas/subjects.js';
+import { fragmentAt } from '../events/json-fragments.js';
+import type { Logger } from '../logger.js';
+
+/** Milliseconds the JetStream API may take; nats.js otherwise uses 5 s whatever its docs say. */
+export const JS_API_TIMEOUT_MS = 15_000;
+
+export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
+  try {
+    return await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
+  } catch (cause) {
+    throw new SluiceError(ErrorCodes.jetstreamDisabled, 'JetStream is not enabled on the NATS server.', {
+      hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
+      cause,
+    });
+  }
+}
+
+/** Desired configuration of the facts and deltas streams. */
+export function desiredStreams(cfg: Config): { facts: Partial<StreamConfig>; deltas: Partial<StreamConfig> } {
+  const names = streamNames(cfg.prefix);
+  const common = {
+    num_replicas: cfg.streams.replicas,
+    storage: cfg.streams.storage as StreamConfig['storage'],
+    duplicate_window: nanos(cfg.streams.duplicateWindowSec * 1000),
+    discard: 'old' as StreamConfig['discard'],
+  };
+  return {
+    facts: {
+      ...common,
+      name: names.facts,
+      description: `Sluice facts of source ${cfg.source}: the latest state of every row`,
+      subjects: [`${cfg.prefix}.fact.>`],
+      max_msgs_per_subject: cfg.streams.factsPerSubject,
+      allow_direct: true,
+      retention: 'limits' as StreamConfig['retention'],
+    },
+    deltas: {
+      ...common,
+      name: names.deltas,
+      description: `Sluice deltas and transaction markers of source ${cfg.source}`,
+      subjects: [`${cfg.prefix}.delta.>`, `${cfg.prefix}.tx.>`],
+      max_age: nanos(cfg.streams.deltasMaxAgeSec * 1000),
+      max_bytes: cfg.streams.deltasMaxBytes,
+      allow_direct: true,
+      retention: 'limits' as StreamConfig['retention'],
+    },
+  };
+}
+
+/** Creates the streams that are missing. Existing ones are left as they are (logged if they differ). */
+export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Logger): Promise<void> {
+  const want = desiredStreams(cfg);
+  for (const desired of [want.facts, want.deltas]) {
+    try {
+      const info = await jsm.streams.info(desired.name!);
+      const missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
+      if (missing.length) {
+        throw new SluiceError(
+          ErrorCodes.streamMismatch,
+          `stream ${desired.name} exists but does not capture ${missing.join(', ')}.`,
+          { hint: `Add the subjects to the stream or choose another prefix (SLUICE_PREFIX).` },
+        );
+      }
+      if (desired.max_msgs_per_subject && info.config.max_msgs_per_subject !== desired.max_msgs_per_subject) {
+        log.warn(
+          { stream: desired.name, have: info.config.max_msgs_per_subject, want: desired.max_msgs_per_subject },
+          'stream exists with another max_msgs_per_subject; leaving it as it is',
+        );
+      }
+    } catch (e) {
+      if (e instanceof SluiceError) throw e;
+      if (!isNotFound(e)) throw e;
+      await jsm.streams.add(desired as StreamConfig);
+      log.info({ stream: desired.name }, 'created stream');
+    }
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  const err = e as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return err?.api_error?.err_code === 10059 || /stream not found/i.test(String(err?.message));
+}
+
+/** Where a stream stands: its last sequence and the position of its last message. */
+export interface StreamState {
+  lastSeq: number;
+  /** Position of the last stored message, or null when the stream is empty or it aged out. */
+  lastPosition: Position | null;
+}
+
+/** Reads the state a session starts from. */
+export async function streamState(jsm: JetStreamManager, stream: string): Promise<StreamState> {
+  const info = await jsm.streams.info(stream);
+  const lastSeq = info.state.last_seq;
+  if (lastSeq === 0 || info.state.messages === 0) return { lastSeq, lastPosition: null };
+  const msg = await jsm.streams.getMessage(stream, { seq: lastSeq });
+  if (!msg) return { lastSeq, lastPosition: null };
+  const version = fragmentAt(msg.string(), ['data', 'version']);
+  return { lastSeq, lastPosition: version ? parseVersion(JSON.parse(version) as string) : null };
+}
+
+/** The stored text of the latest fact on a subject (leader-consistent read), or null. */
+export async function lastFact(jsm: JetStreamManager, stream: string, subject: string): Promise<string | null> {
+  const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  return msg ? msg.string() : null;
+}
+
+/** Sequence of the latest message on a subject, or 0. */
+export async function lastSeqOf(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  return msg ? msg.seq : 0;
+}
+
+/** Removes every message matching `filter` below sequence `seq` (the TRUNCATE of a table's facts). */
+export async function purgeBelow(jsm: JetStreamManager, stream: string, filter: string, seq: number): Promise<number> {
+  const r = await jsm.streams.purge(stream, { filter, seq });
+  return r.purged;
+}
