@@ -13,8 +13,8 @@ const PLAIN = /^[A-Za-z0-9_-]{1,128}$/;
 /** Key value as it appears in an event: the column's lossless JSON value. */
 export type KeyValue = string | number | boolean | null;
 
-/** The token used for events that have no key (TRUNCATE). Never produced by {@link encodeKey}. */
-export const NO_KEY_TOKEN = '@all';
+/** Key token of events without a key (TRUNCATE, rows of tables without identity). Never produced by {@link encodeKey}. */
+export const NO_KEY_TOKEN = '@none';
 
 /**
  * Encodes key values given as JSON fragments (already-serialized JSON text, as produced by the

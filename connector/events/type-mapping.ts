@@ -168,6 +168,10 @@ const mapTimestamptz: ValueMapper = (t) => {
 const TIMESTAMPTZ_OFFSET =
   /^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?([+-])([0-9]{2})(?::([0-9]{2}))?(?::([0-9]{2}))?$/;
 
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, '0');
+}
+
 /** Converts a timestamptz printed in another zone (e.g. "+05:30", LMT "+00:19:32") to UTC. */
 function timestamptzWithOffset(t: string): string {
   const m = TIMESTAMPTZ_OFFSET.exec(t);
@@ -179,12 +183,17 @@ function timestamptzWithOffset(t: string): string {
     date.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
     date.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]) - offsetSeconds, 0);
     const year = date.getUTCFullYear();
+    const digits = m[7] ?? '';
     if (year >= 1 && year <= 9999) {
-      const digits = m[7] ?? '';
       return (
         '"' + date.toISOString().slice(0, 19) + '.' + digits + (FRACTION_PAD[digits.length] ?? '') + 'Z"'
       );
     }
+    // The shift crossed 0001-01-01 or 9999-12-31: answer what a UTC session prints (year 0 is 1 BC).
+    const clock =
+      `${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)} ${pad(date.getUTCHours(), 2)}:` +
+      `${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}${digits === '' ? '' : '.' + digits}+00`;
+    return year < 1 ? `"${pad(1 - year, 4)}-${clock} BC"` : `"${year}-${clock}"`;
   }
   return nonIsoTimestamp(t, 'pg_catalog.timestamptz', 'YYYY-MM-DD HH:MM:SS[.ffffff]+00 (DateStyle=ISO)');
 }
@@ -304,8 +313,12 @@ function arrayMapper(element: ValueMapper, delim: string, pgType: string): Value
 const INTEGER_PATTERN = '^-?[0-9]+$';
 const FRACTION = '(\\.[0-9]{1,6})?';
 const OFFSET = '[+-][0-9]{2}(:[0-9]{2}){0,2}';
-const PG_DATE = '[0-9]{4,}-[0-9]{2}-[0-9]{2}';
 const PG_TIME = '[0-9]{2}:[0-9]{2}:[0-9]{2}' + FRACTION;
+const MONTH_DAY = '-[0-9]{2}-[0-9]{2}';
+
+/** PostgreSQL's text for dates RFC 3339 cannot hold: ±infinity, years after 9999, BC (suffix between). */
+const nonIsoPattern = (suffix: string): string =>
+  `^(-?infinity|[0-9]{5,}${MONTH_DAY}${suffix}|[0-9]{4,}${MONTH_DAY}${suffix} BC)$`;
 
 interface Mapping {
   readonly map: ValueMapper;
@@ -406,7 +419,7 @@ const BUILTINS: ReadonlyMap<string, Mapping> = new Map<string, Mapping>([
             format: 'date-time',
             pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$',
           },
-          { pattern: `^(-?infinity|${PG_DATE} ${PG_TIME}${OFFSET}( BC)?)$` },
+          { pattern: nonIsoPattern(` ${PG_TIME}${OFFSET}`) },
         ],
         description:
           "ISO 8601 UTC with exactly 6 fractional digits (microseconds); infinity, -infinity, BC and years after 9999 keep PostgreSQL's text",
@@ -421,7 +434,7 @@ const BUILTINS: ReadonlyMap<string, Mapping> = new Map<string, Mapping>([
         type: 'string',
         anyOf: [
           { pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$' },
-          { pattern: `^(-?infinity|${PG_DATE} ${PG_TIME}( BC)?)$` },
+          { pattern: nonIsoPattern(` ${PG_TIME}`) },
         ],
         description:
           "ISO 8601 local date-time without zone, exactly 6 fractional digits; infinity, -infinity, BC and years after 9999 keep PostgreSQL's text",
@@ -434,10 +447,7 @@ const BUILTINS: ReadonlyMap<string, Mapping> = new Map<string, Mapping>([
       map: quoted,
       schema: () => ({
         type: 'string',
-        anyOf: [
-          { format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' },
-          { pattern: `^(-?infinity|${PG_DATE}( BC)?)$` },
-        ],
+        anyOf: [{ format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }, { pattern: nonIsoPattern('') }],
         description: "PostgreSQL's text form (ISO date; infinity, -infinity, BC and years after 9999 too)",
       }),
     },

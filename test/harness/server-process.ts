@@ -123,7 +123,12 @@ export class ServerProcess {
     let child: ChildProcess;
     try {
       this.#logStart = fstatSync(fd).size;
-      child = spawn(w.command, w.args, { ...w.ids, cwd, env: this.#opts.env ?? process.env, stdio: ['ignore', fd, fd] });
+      child = spawn(w.command, w.args, {
+        ...w.ids,
+        cwd,
+        env: this.#opts.env ?? process.env,
+        stdio: ['ignore', fd, fd],
+      });
     } finally {
       closeSync(fd);
     }
@@ -195,7 +200,7 @@ export class ServerProcess {
 
   /** The last `lines` lines the process wrote to its log since it was last spawned. */
   logTail(lines = 40): string {
-    let text = '';
+    let text: string;
     try {
       const fd = openSync(this.#opts.logFile, 'r');
       try {

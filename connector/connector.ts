@@ -1,0 +1,373 @@
+/**
+ * The composition root of the connector daemon: wires the replication source, the change
+ * processor and the JetStream sink into sessions, and restarts a failed session from the durable
+ * checkpoint with backoff.
+ *
+ * A session is one replication connection plus one sink. Anything unexpected (publish rejected,
+ * ack timeout, NATS or PostgreSQL connection lost, a protocol surprise) ends the session; the next
+ * one re-reads where the streams stand and where the slot stands and carries on from there. The
+ * slot's confirmed position only moves past transactions whose every message JetStream
+ * acknowledged, so nothing is lost across sessions or process crashes.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type pg from 'pg';
+import type { Config } from './config.js';
+import { ErrorCodes, SluiceError, describeError, redactUrl } from './errors.js';
+import type { Logger } from './logger.js';
+import { ReplicationStream } from './source/replication-stream.js';
+import type { PgoutputMessage } from './source/pgoutput.js';
+import {
+  checkServer,
+  connectSql,
+  ensureSlot,
+  listTables,
+  pgCatalog,
+  planPublications,
+  publicationNames,
+  reconcilePublications,
+  serverFacts,
+} from './source/setup.js';
+import { ChangeProcessor } from './events/change-processor.js';
+import { RowCache } from './events/row-cache.js';
+import { JetStreamSink } from './sink/jetstream-sink.js';
+import { ensureStreams, lastFact, lastSeqOf, manager, purgeBelow, streamState } from './sink/streams.js';
+import { KvSchemaRegistry, openSchemaBucket } from './sink/schema-store.js';
+import { streamNames } from '../schemas/subjects.js';
+import { formatLsn } from '../schemas/versions.js';
+import { Metrics } from './observability/metrics.js';
+import { Snapshotter } from './snapshot/snapshotter.js';
+
+/** Errors a restart cannot fix: the daemon stops with the explanation. */
+const FATAL_CODES = new Set<string>([
+  ErrorCodes.config,
+  ErrorCodes.walLevel,
+  ErrorCodes.privileges,
+  ErrorCodes.pgVersion,
+  ErrorCodes.postgresAuth,
+  ErrorCodes.streamMismatch,
+  ErrorCodes.jetstreamDisabled,
+]);
+
+/** Messages queued from the socket before it is paused (back-pressure on the walsender). */
+const QUEUE_HIGH = 20_000;
+const QUEUE_LOW = 2_000;
+
+/** Connects to NATS as a daemon: reconnect forever, report status changes. */
+export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Promise<NatsConnection> {
+  try {
+    const nc = await connect({
+      servers: cfg.natsUrl.split(',').map((s) => s.trim()),
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: 10_000,
+      ...(cfg.natsCreds ? { authenticator: undefined } : {}),
+    });
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
+          log.warn({ module: 'nats', status: s.type }, `NATS ${s.type}`);
+        }
+      }
+    })();
+    return nc;
+  } catch (cause) {
+    throw new SluiceError(ErrorCodes.natsUnreachable, `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(cause)}.`, {
+      hint: 'Check SLUICE_NATS_URL and that nats-server is running with JetStream (-js).',
+      cause,
+    });
+  }
+}
+
+export interface ConnectorStatus {
+  state: 'starting' | 'streaming' | 'backoff' | 'stopped';
+  confirmedLsn: bigint;
+  lastError: string | null;
+  sessions: number;
+}
+
+export class Connector {
+  readonly #cfg: Config;
+  readonly #log: Logger;
+  readonly metrics: Metrics;
+  readonly status: ConnectorStatus = { state: 'starting', confirmedLsn: 0n, lastError: null, sessions: 0 };
+  #nc: NatsConnection | null = null;
+  #jsm: JetStreamManager | null = null;
+  #sql: pg.Client | null = null;
+  #snapshotter: Snapshotter | null = null;
+
+  constructor(cfg: Config, log: Logger, metrics = new Metrics()) {
+    this.#cfg = cfg;
+    this.#log = log.child({ module: 'connector' });
+    this.metrics = metrics;
+  }
+
+  /** Runs until the signal aborts; resolves after a clean drain. Throws errors a restart cannot fix. */
+  async run(signal: AbortSignal): Promise<void> {
+    let backoffMs = 500;
+    try {
+      while (!signal.aborted) {
+        const started = Date.now();
+        try {
+          await this.#setup();
+          await this.#session(signal);
+        } catch (e) {
+          const err = e as SluiceError;
+          if (err instanceof SluiceError && FATAL_CODES.has(err.code)) throw err;
+          if (signal.aborted) break;
+          this.status.lastError = describeError(e);
+          this.status.state = 'backoff';
+          this.metrics.sessionFailures++;
+          this.#log.warn({ err: describeError(e), retryInMs: backoffMs }, `session ended: ${describeError(e)}`);
+          await this.#closeSql();
+          if (Date.now() - started > 60_000) backoffMs = 500;
+          await sleep(backoffMs, signal);
+          backoffMs = Math.min(backoffMs * 2, 30_000);
+        }
+      }
+    } finally {
+      this.status.state = 'stopped';
+      await this.#closeSql();
+      await this.#nc?.drain().catch(() => undefined);
+      this.#nc = null;
+    }
+  }
+
+  async #closeSql(): Promise<void> {
+    await this.#sql?.end().catch(() => undefined);
+    this.#sql = null;
+  }
+
+  /** Connections, checks, publications, slot, streams; idempotent. */
+  async #setup(): Promise<void> {
+    const cfg = this.#cfg;
+    if (!this.#sql) {
+      this.#sql = await connectSql(cfg.databaseUrl);
+      const facts = await serverFacts(this.#sql);
+      checkServer(facts);
+      const tables = await listTables(this.#sql, cfg.tables);
+      const plan = planPublications(tables);
+      for (const t of plan.insertOnly) {
+        this.#log.warn(
+          { table: `${t.schema}.${t.table}` },
+          `table ${t.schema}.${t.table} has no primary key or replica identity: Sluice streams its inserts as deltas only (no facts), and never makes its updates or deletes fail. Add a primary key to capture it fully.`,
+        );
+      }
+      const pub = await reconcilePublications(this.#sql, cfg.publication, plan);
+      const slot = await ensureSlot(this.#sql, cfg.slot, facts.database);
+      if (slot.created) this.#log.info({ slot: cfg.slot }, 'created replication slot');
+      if (!this.#nc) this.#nc = await connectNats(cfg, this.#log);
+      this.#jsm = await manager(this.#nc);
+      await ensureStreams(this.#jsm, cfg, this.#log);
+      this.#snapshotter = new Snapshotter({
+        cfg,
+        nc: this.#nc,
+        jsm: this.#jsm,
+        log: this.#log,
+        metrics: this.metrics,
+      });
+      await this.#snapshotter.init(
+        slot.created && cfg.snapshot === 'initial' ? plan.full : pub.added.filter(() => !slot.created),
+      );
+    }
+  }
+
+  async #session(signal: AbortSignal): Promise<void> {
+    const cfg = this.#cfg;
+    const nc = this.#nc!;
+    const jsm = this.#jsm!;
+    const sql = this.#sql!;
+    const names = streamNames(cfg.prefix);
+    const [factsState, deltasState] = await Promise.all([streamState(jsm, names.facts), streamState(jsm, names.deltas)]);
+    const kv = await openSchemaBucket(nc, cfg.prefix, cfg.streams.replicas);
+    this.status.sessions++;
+
+    let failed: ((e: Error) => void) | null = null;
+    const failure = new Promise<Error>((resolve) => (failed = resolve));
+    let stream: ReplicationStream | null = null;
+    const sink = new JetStreamSink(nc, {
+      streams: [names.facts, names.deltas],
+      lastSeq: [factsState.lastSeq, deltasState.lastSeq],
+      maxInFlight: cfg.publish.maxInFlight,
+      maxInFlightBytes: cfg.publish.maxInFlightBytes,
+      ackTimeoutMs: cfg.publish.ackTimeoutSec * 1000,
+      onCheckpoint: (endLsn) => {
+        if (stream && endLsn > stream.confirmed) {
+          stream.confirm(endLsn);
+          this.status.confirmedLsn = endLsn;
+        }
+      },
+      onFatal: (e) => failed!(e),
+    });
+    const snapshotter = this.#snapshotter!;
+    const processor = new ChangeProcessor({
+      prefix: cfg.prefix,
+      source: cfg.source!,
+      sink,
+      catalog: pgCatalog(sql),
+      registry: new KvSchemaRegistry(kv),
+      facts: {
+        lastFact: (subject) => lastFact(jsm, names.facts, subject),
+        purgeTable: async (filter, markerSubject) => {
+          const seq = await lastSeqOf(jsm, names.facts, markerSubject);
+          if (seq > 0) await purgeBelow(jsm, names.facts, filter, seq);
+        },
+      },
+      cache: new RowCache(cfg.rowCacheSize),
+      lastFact: factsState.lastPosition,
+      lastDelta: deltasState.lastPosition,
+      log: this.#log,
+      onLogicalMessage: (m) => snapshotter.onLogicalMessage(m),
+      onChange: (t, key) => snapshotter.onChange(t, key),
+    });
+    this.metrics.attach(processor, sink);
+
+    // Messages from the socket are queued and processed in order by one loop.
+    const queue: PgoutputMessage[] = [];
+    let head = 0;
+    let wake: (() => void) | null = null;
+    let lastKeepalive = 0n;
+    stream = new ReplicationStream(
+      {
+        url: cfg.databaseUrl,
+        slot: cfg.slot,
+        publications: publicationNames(cfg.publication),
+        startLsn: 0n,
+        statusIntervalMs: cfg.statusIntervalSec * 1000,
+      },
+      {
+        onMessage: (msg) => {
+          queue.push(msg);
+          if (queue.length - head > QUEUE_HIGH) stream!.pause();
+          if (wake) {
+            const w = wake;
+            wake = null;
+            w();
+          }
+        },
+        onKeepalive: (walEnd) => {
+          lastKeepalive = walEnd;
+          this.#idleConfirm(stream!, processor, sink, queue.length - head, walEnd);
+        },
+      },
+    );
+    try {
+      await stream.start();
+    } catch (e) {
+      sink.close();
+      throw mapReplicationError(e, cfg);
+    }
+    this.status.state = 'streaming';
+    this.#log.info(
+      {
+        slot: cfg.slot,
+        facts: { lastSeq: factsState.lastSeq },
+        deltas: { lastSeq: deltasState.lastSeq },
+      },
+      'streaming',
+    );
+    void stream.ended.then((e) => {
+      if (e) failed!(e);
+    });
+    snapshotter.attach(processor, sql);
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+
+    // The processing loop: synchronous through whatever is queued, awaiting only when it must.
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        if (head === queue.length) {
+          queue.length = 0;
+          head = 0;
+          if (stream!.paused) stream!.resume();
+          if (lastKeepalive) this.#idleConfirm(stream!, processor, sink, 0, lastKeepalive);
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        const msg = queue[head]!;
+        queue[head++] = undefined as never;
+        const r = processor.handle(msg);
+        if (r) await r;
+        if (stream!.paused && queue.length - head < QUEUE_LOW) stream!.resume();
+        if (head > 4096 && head * 2 > queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
+      }
+    })();
+    const loopFailed = loop.then(
+      () => null,
+      (e: Error) => e,
+    );
+    const snapshotLoop = snapshotter.run(signal).catch((e: Error) => failed!(e));
+
+    const outcome = await Promise.race([
+      failure.then((e) => ({ kind: 'failed' as const, e })),
+      loopFailed.then((e) => (e ? { kind: 'failed' as const, e } : { kind: 'stopped' as const })),
+      aborted.then(() => ({ kind: 'aborted' as const })),
+    ]);
+    stop = true;
+    snapshotter.detach();
+    if (wake) (wake as () => void)();
+    if (outcome.kind === 'aborted') {
+      // Drain: stop reading, let in-flight publishes finish, report the final position, exit.
+      stream.pause();
+      await Promise.race([sink.drained().catch(() => undefined), sleep(10_000)]);
+      stream.flushStatus();
+      this.#log.info({ confirmed: formatLsn(stream.confirmed) }, 'drained and stopped');
+    }
+    await stream.close();
+    sink.close();
+    await snapshotLoop;
+    if (outcome.kind === 'failed') throw outcome.e;
+  }
+
+  /**
+   * With nothing in flight and no transaction open, the walsender's position can be confirmed:
+   * otherwise an idle source database pins WAL that other databases on the server write.
+   */
+  #idleConfirm(
+    stream: ReplicationStream,
+    processor: ChangeProcessor,
+    sink: JetStreamSink,
+    queued: number,
+    walEnd: bigint,
+  ): void {
+    if (queued === 0 && !processor.inTransaction && sink.idle && walEnd > stream.confirmed) {
+      stream.confirm(walEnd);
+      this.status.confirmedLsn = walEnd;
+    }
+  }
+}
+
+function mapReplicationError(e: unknown, cfg: Config): Error {
+  const err = e as { code?: string; message?: string };
+  if (err.code === '55006') {
+    return new SluiceError(ErrorCodes.slotInUse, `replication slot ${cfg.slot} is in use by another process.`, {
+      hint: 'Stop the other Sluice (or consumer) using it, or set SLUICE_SLOT to another name.',
+      cause: e,
+    });
+  }
+  if (err.code === '42704') {
+    return new SluiceError(ErrorCodes.slotMissing, `replication slot ${cfg.slot} does not exist.`, {
+      hint: 'It was dropped while Sluice ran; Sluice recreates it on restart (changes in between are lost: re-snapshot).',
+      cause: e,
+    });
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,611 @@
+/**
+ * Turns decoded pgoutput messages into fact and delta events, in commit order, and hands them to
+ * the sink. One instance per replication session.
+ *
+ * Hot path: values stay JSON fragments (see type-mapping.ts); bodies are built by string
+ * concatenation from pieces escaped once per table; `handle()` returns a promise only when it has
+ * to wait (a relation to describe, a previous row to read from the facts stream, a full window).
+ *
+ * Replay after a restart: the session starts at the slot's confirmed position, which may be behind
+ * what the streams already hold. A message whose position is at or below its stream's last stored
+ * position is not published again (deltas and facts are compared separately; facts trail deltas,
+ * see jetstream-sink.ts). Skipped changes still update the row cache when the row is complete, and
+ * drop the entry otherwise, so a later read falls back to the facts stream, which then holds
+ * exactly the state before the first change not yet published.
+ */
+import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
+import { pgTimestampToIso } from '../source/pgoutput.js';
+import { describeRelation, type Catalog, type SchemaRegistry, type TableInfo } from './tables.js';
+import { RowCache, type Row } from './row-cache.js';
+import { objectFragments, fragmentAt } from './json-fragments.js';
+import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
+import { COMMIT_MARKER_IDX, formatLsn, formatVersion, type Position } from '../../schemas/versions.js';
+import { txSubject } from '../../schemas/subjects.js';
+import type { OutMessage, TxTicket } from '../sink/jetstream-sink.js';
+import type { Logger } from '../logger.js';
+
+/** The sink as the processor uses it. */
+export interface ChangeSink {
+  capacity(): Promise<void> | undefined;
+  drained(): Promise<void>;
+  begin(): TxTicket;
+  commit(tx: TxTicket, endLsn: bigint): void;
+  publishChange(
+    tx: TxTicket,
+    delta: OutMessage | null,
+    fact: OutMessage | null,
+    onFactAck?: ((seq: number) => void) | null,
+  ): void;
+  publishDelta(tx: TxTicket, msg: OutMessage): void;
+}
+
+/** Reads of the facts stream the processor needs. */
+export interface FactStore {
+  /** Stored text of the latest fact on a subject, or null. */
+  lastFact(subject: string): Promise<string | null>;
+  /** Removes a table's facts stored below the TRUNCATE marker on `markerSubject`. */
+  purgeTable(tableFilter: string, markerSubject: string): Promise<void>;
+}
+
+/** A logical decoding message (pg_logical_emit_message) with its position, for the snapshotter. */
+export interface LogicalMessage {
+  prefix: string;
+  content: Buffer;
+  transactional: boolean;
+  /** Commit LSN of the enclosing transaction (transactional) or the message LSN. */
+  commitLsn: bigint;
+  idx: number;
+}
+
+export interface ProcessorOptions {
+  prefix: string;
+  /** Source name (CloudEvents `source` is `sluice/<source>`). */
+  source: string;
+  sink: ChangeSink;
+  catalog: Catalog;
+  registry: SchemaRegistry;
+  facts: FactStore;
+  cache: RowCache;
+  /** Last stored positions of the facts and deltas streams: messages at or below are not republished. */
+  lastFact: Position | null;
+  lastDelta: Position | null;
+  log: Logger;
+  /**
+   * Logical messages (snapshot watermarks) are handed here. A transactional message is delivered
+   * at the commit of its transaction, before the commit marker, so emitted rows join that
+   * transaction; the callback may publish through `emitSnapshotFacts`.
+   */
+  onLogicalMessage?: (msg: LogicalMessage) => void | Promise<void>;
+  /** Called for every change of a captured table (the snapshotter drops chunk rows it sees here). */
+  onChange?: (table: TableInfo, keyToken: string) => void;
+}
+
+interface OpenTx {
+  xid: number;
+  commitLsn: bigint;
+  time: string;
+  /** `{"id":…,"lsn":"…","commitTime":"…","seq":` — closed per event with its index. */
+  txPrefix: string;
+  idx: number;
+  ticket: TxTicket;
+  deltas: number;
+  perTable: Map<string, number>;
+  messages: LogicalMessage[];
+}
+
+type Change =
+  | { kind: 'insert'; t: TableInfo; newRow: (string | undefined)[] }
+  | { kind: 'update'; t: TableInfo; newRow: (string | undefined)[]; oldRow: Row | null; oldKey: string[] | null }
+  | { kind: 'delete'; t: TableInfo; oldRow: Row | null; keyRow: (string | undefined)[] };
+
+export class ChangeProcessor {
+  readonly #o: ProcessorOptions;
+  readonly #tables = new Map<number, TableInfo>();
+  readonly #sourceJson: string;
+  readonly #idPrefix: string;
+  #tx: OpenTx | null = null;
+  readonly #warnedIncomplete = new Set<string>();
+  /** Events built, for metrics. */
+  readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0 };
+
+  constructor(opts: ProcessorOptions) {
+    this.#o = opts;
+    this.#sourceJson = JSON.stringify(`sluice/${opts.source}`);
+    this.#idPrefix = `${opts.source}:`;
+  }
+
+  /** True while a source transaction is open (between BEGIN and COMMIT). */
+  get inTransaction(): boolean {
+    return this.#tx !== null;
+  }
+
+  /** The table registered under a relation id, if any. */
+  table(relationId: number): TableInfo | undefined {
+    return this.#tables.get(relationId);
+  }
+
+  /** Tables seen so far in this session. */
+  tables(): IterableIterator<TableInfo> {
+    return this.#tables.values();
+  }
+
+  /** Processes one message; returns a promise only when it had to wait. */
+  handle(msg: PgoutputMessage): void | Promise<void> {
+    switch (msg.tag) {
+      case 'begin':
+        return this.#begin(msg.xid, msg.finalLsn, msg.commitTime);
+      case 'insert':
+      case 'update':
+      case 'delete':
+        return this.#change(msg);
+      case 'commit':
+        return this.#commit(msg.endLsn);
+      case 'relation':
+        return this.#relation(msg);
+      case 'truncate':
+        return this.#truncate(msg.relationIds);
+      case 'message':
+        return this.#message(msg.prefix, msg.content, msg.transactional, msg.lsn);
+      default:
+        return; // type and origin messages carry nothing Sluice needs
+    }
+  }
+
+  #begin(xid: number, commitLsn: bigint, commitTime: bigint): void {
+    const time = pgTimestampToIso(commitTime);
+    this.#tx = {
+      xid,
+      commitLsn,
+      time,
+      txPrefix: `{"id":${xid},"lsn":"${formatLsn(commitLsn)}","commitTime":"${time}","seq":`,
+      idx: 0,
+      ticket: this.#o.sink.begin(),
+      deltas: 0,
+      perTable: new Map(),
+      messages: [],
+    };
+  }
+
+  #openTx(): OpenTx {
+    if (!this.#tx) throw new Error('pgoutput change outside a transaction');
+    return this.#tx;
+  }
+
+  async #relation(rel: RelationMessage): Promise<void> {
+    const lsn = this.#tx?.commitLsn ?? 0n;
+    const info = await describeRelation(rel, this.#o.prefix, this.#o.catalog, this.#o.registry, lsn);
+    const before = this.#tables.get(rel.relationId);
+    this.#tables.set(rel.relationId, info);
+    if (info.keyIdx.length === 0) {
+      this.#o.log.warn(
+        { table: info.name },
+        `table ${info.name} has no primary key or replica identity index: Sluice publishes its inserts as deltas only, without facts. Add a primary key to get facts.`,
+      );
+    }
+    if (before && before.schemaVersion !== info.schemaVersion) {
+      this.#o.log.info({ table: info.name, schemaVersion: info.schemaVersion }, 'table schema changed');
+    }
+  }
+
+  #tableOf(relationId: number): TableInfo {
+    const t = this.#tables.get(relationId);
+    if (!t) throw new Error(`pgoutput change for relation ${relationId} before its Relation message`);
+    return t;
+  }
+
+  #mapTuple(t: TableInfo, tuple: Tuple): (string | undefined)[] {
+    const cols = t.columns;
+    const n = cols.length;
+    const out = new Array<string | undefined>(n);
+    for (let i = 0; i < n; i++) {
+      const v = tuple[i];
+      out[i] = v === null ? 'null' : v === undefined ? undefined : cols[i]!.mapper(v);
+    }
+    return out;
+  }
+
+  #change(
+    msg: Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' }>,
+  ): void | Promise<void> {
+    const t = this.#tableOf(msg.relationId);
+    let c: Change;
+    if (msg.tag === 'insert') {
+      c = { kind: 'insert', t, newRow: this.#mapTuple(t, msg.newTuple) };
+    } else if (msg.tag === 'update') {
+      const newRow = this.#mapTuple(t, msg.newTuple);
+      const oldRow = msg.oldTuple ? (this.#mapTuple(t, msg.oldTuple) as string[]) : null;
+      let oldKey: string[] | null = null;
+      const keySource = msg.keyTuple ? this.#mapTuple(t, msg.keyTuple) : oldRow;
+      if (keySource && t.keyIdx.length) {
+        oldKey = t.keyIdx.map((i) => keySource[i]!);
+        // An unchanged TOASTed key column arrives as unchanged in the new tuple: take it from the old key.
+        for (let k = 0; k < t.keyIdx.length; k++) {
+          const i = t.keyIdx[k]!;
+          if (newRow[i] === undefined) newRow[i] = oldKey[k];
+        }
+      }
+      c = { kind: 'update', t, newRow, oldRow, oldKey };
+    } else {
+      const oldRow = msg.oldTuple ? (this.#mapTuple(t, msg.oldTuple) as string[]) : null;
+      const keyRow = oldRow ?? this.#mapTuple(t, msg.keyTuple!);
+      c = { kind: 'delete', t, oldRow, keyRow };
+    }
+    const wait = this.#o.sink.capacity();
+    if (wait) return wait.then(() => this.#changeWithRoom(c));
+    return this.#changeWithRoom(c);
+  }
+
+  #changeWithRoom(c: Change): void | Promise<void> {
+    const t = c.t;
+    if (t.keyIdx.length === 0) return this.#keyless(c);
+    const tx = this.#openTx();
+    // Which subject's previous row is needed, and is it needed at all?
+    let subject: string;
+    let needPrev: boolean;
+    const factPos = this.#pos(tx, 0);
+    const skipFacts = this.#skip(this.#o.lastFact, factPos);
+    const skipDeltas = this.#skip(this.#o.lastDelta, factPos);
+    if (c.kind === 'insert') {
+      subject = t.factPrefix + this.#keyToken(t, c.newRow);
+      needPrev = false;
+    } else if (c.kind === 'update') {
+      subject = t.factPrefix + (c.oldKey ? encodeKeyFragments(c.oldKey) : this.#keyToken(t, c.newRow));
+      needPrev = c.oldRow === null && (c.newRow.includes(undefined) || !skipDeltas);
+    } else {
+      subject = t.factPrefix + this.#keyToken(t, c.keyRow);
+      needPrev = c.oldRow === null && !(skipDeltas && skipFacts);
+    }
+    let prev: Row | null | undefined;
+    if (needPrev) {
+      prev = this.#o.cache.get(subject);
+      if (prev === undefined && !skipFacts) {
+        // Not in the cache: read the latest fact. Only when this change's fact is not yet stored,
+        // because only then is the stored fact the state right before this change.
+        this.stats.fetches++;
+        return this.#o.facts.lastFact(subject).then((text) => this.#emit(c, subject, this.#rowFromFact(t, text)));
+      }
+    }
+    return this.#emit(c, subject, prev ?? (c.kind === 'update' || c.kind === 'delete' ? c.oldRow : null) ?? null);
+  }
+
+  /** Recovers a row (fragments in column order) from a stored fact; null when deleted or absent. */
+  #rowFromFact(t: TableInfo, text: string | null): Row | null {
+    if (text === null) return null;
+    const data = fragmentAt(text, ['data']);
+    if (!data) return null;
+    const members = objectFragments(data);
+    if (members.get('deleted') === 'true') return null;
+    const rowText = members.get('row');
+    if (!rowText || rowText === 'null') return null;
+    const row = objectFragments(rowText);
+    // A column added since that fact has no stored value: unknown, not null.
+    return t.columns.map((c) => row.get(c.name)) as string[];
+  }
+
+  #pos(tx: OpenTx, ahead: number): Position {
+    return { commitLsn: tx.commitLsn, commitIdx: tx.idx + ahead };
+  }
+
+  #skip(last: Position | null, p: Position): boolean {
+    if (!last) return false;
+    return p.commitLsn < last.commitLsn || (p.commitLsn === last.commitLsn && p.commitIdx <= last.commitIdx);
+  }
+
+  #keyToken(t: TableInfo, row: readonly (string | undefined)[]): string {
+    const idx = t.keyIdx;
+    if (idx.length === 1) return encodeKeyFragments([row[idx[0]!]!]);
+    return encodeKeyFragments(idx.map((i) => row[i]!));
+  }
+
+  #emit(c: Change, subject: string, prev: Row | null): void {
+    const t = c.t;
+    const tx = this.#openTx();
+    if (c.kind === 'insert') {
+      const row = this.#complete(t, c.newRow, prev);
+      this.#publish(tx, t, 'insert', subject, null, row);
+      return;
+    }
+    if (c.kind === 'delete') {
+      this.#publish(tx, t, 'delete', subject, prev ?? c.keyRow, null);
+      return;
+    }
+    const newSubject = t.factPrefix + this.#keyToken(t, c.newRow);
+    const row = this.#complete(t, c.newRow, prev);
+    if (newSubject !== subject) {
+      // A key change is a delete of the old entity and an insert of the new one.
+      this.#publish(tx, t, 'delete', subject, prev ?? c.oldRow ?? this.#keyOnly(t, c.oldKey!), null);
+      this.#publish(tx, t, 'insert', newSubject, null, row);
+      return;
+    }
+    this.#publish(tx, t, 'update', subject, prev ?? c.oldRow, row);
+  }
+
+  #keyOnly(t: TableInfo, key: readonly string[]): (string | undefined)[] {
+    const row = new Array<string | undefined>(t.columns.length).fill(undefined);
+    t.keyIdx.forEach((i, k) => (row[i] = key[k]));
+    return row;
+  }
+
+  /** Fills unchanged TOAST values from the previous row. */
+  #complete(t: TableInfo, row: (string | undefined)[], prev: Row | null): (string | undefined)[] {
+    if (!row.includes(undefined)) return row;
+    for (let i = 0; i < row.length; i++) {
+      if (row[i] === undefined && prev && prev[i] !== undefined) row[i] = prev[i];
+    }
+    if (row.includes(undefined) && !this.#warnedIncomplete.has(t.name)) {
+      this.#warnedIncomplete.add(t.name);
+      this.#o.log.warn(
+        { table: t.name },
+        `an update of ${t.name} left a TOASTed column unchanged and Sluice never saw the row before: that column is missing from the fact. Run "sluice snapshot ${t.name}" (or use REPLICA IDENTITY FULL) to capture full rows.`,
+      );
+    }
+    return row;
+  }
+
+  /**
+   * Publishes one change: a delta (op, old → new) and a fact (the state after). `oldRow` is the
+   * state before (null for an insert), `newRow` the state after (null for a delete).
+   */
+  #publish(
+    tx: OpenTx,
+    t: TableInfo,
+    op: 'insert' | 'update' | 'delete',
+    subject: string,
+    oldRow: readonly (string | undefined)[] | null,
+    newRow: (string | undefined)[] | null,
+  ): void {
+    const idx = tx.idx++;
+    const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
+    const skipDelta = this.#skip(this.#o.lastDelta, pos);
+    const skipFact = this.#skip(this.#o.lastFact, pos);
+    const keyToken = subject.slice(t.factPrefix.length);
+    this.stats.changes++;
+    tx.deltas++;
+    tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
+    // Cache: the state after this change, when complete; otherwise forget it (read back later).
+    if (newRow === null) this.#o.cache.delete(subject);
+    else if (newRow.includes(undefined)) this.#o.cache.delete(subject);
+    else this.#o.cache.set(subject, newRow as string[]);
+    this.#o.onChange?.(t, keyToken);
+    if (skipDelta && skipFact) {
+      this.stats.skipped++;
+      return;
+    }
+    const version = formatVersion(tx.commitLsn, idx);
+    const keyRow = (newRow ?? oldRow)!;
+    let keyObj = '{';
+    for (let k = 0; k < t.keyIdx.length; k++) {
+      const i = t.keyIdx[k]!;
+      if (k) keyObj += ',';
+      keyObj += t.columns[i]!.member + keyRow[i];
+    }
+    keyObj += '}';
+    const txJson = tx.txPrefix + idx + '}';
+    let delta: OutMessage | null = null;
+    if (!skipDelta) {
+      delta = {
+        subject: t.deltaPrefix[op] + keyToken,
+        id: this.#idPrefix + version + ':delta',
+        body:
+          this.#head(tx, t, keyToken, version, 'delta') +
+          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+      };
+    }
+    let fact: OutMessage | null = null;
+    if (!skipFact) {
+      const deleted = newRow === null;
+      fact = {
+        subject,
+        id: this.#idPrefix + version + ':fact',
+        body:
+          this.#head(tx, t, keyToken, version, 'fact') +
+          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+      };
+    }
+    this.#o.sink.publishChange(tx.ticket, delta, fact);
+  }
+
+  /** Envelope up to `"data":`. */
+  #head(tx: OpenTx, t: TableInfo, keyToken: string, version: string, kind: 'fact' | 'delta'): string {
+    // The key token is [A-Za-z0-9_~@-] only, so it needs no JSON escaping.
+    return (
+      `{"specversion":"1.0","id":"${this.#idPrefix}${version}:${kind}","source":${this.#sourceJson},` +
+      `"type":"io.sluice.${kind}","time":"${tx.time}","subject":${t.nameJson.slice(0, -1)}/${keyToken}",` +
+      `"dataschema":"${t.dataschema}","datacontenttype":"application/json","data":`
+    );
+  }
+
+  #rowJson(t: TableInfo, row: readonly (string | undefined)[] | null): string {
+    if (!row) return 'null';
+    const cols = t.columns;
+    let s = '{';
+    let first = true;
+    for (let i = 0; i < cols.length; i++) {
+      const v = row[i];
+      if (v === undefined) continue; // unknown (never seen); documented
+      if (!first) s += ',';
+      first = false;
+      s += cols[i]!.member + v;
+    }
+    return s + '}';
+  }
+
+  #changes(
+    t: TableInfo,
+    oldRow: readonly (string | undefined)[] | null,
+    newRow: readonly (string | undefined)[] | null,
+  ): string {
+    const cols = t.columns;
+    let s = '{';
+    let first = true;
+    for (let i = 0; i < cols.length; i++) {
+      const o = oldRow ? oldRow[i] : undefined;
+      const n = newRow ? newRow[i] : undefined;
+      let part: string;
+      if (oldRow && newRow) {
+        if (o === n || n === undefined) continue;
+        part = o === undefined ? `{"new":${n}}` : `{"old":${o},"new":${n}}`;
+      } else if (newRow) {
+        if (n === undefined) continue;
+        part = `{"new":${n}}`;
+      } else {
+        if (o === undefined) continue;
+        part = `{"old":${o}}`;
+      }
+      if (!first) s += ',';
+      first = false;
+      s += cols[i]!.member + part;
+    }
+    return s + '}';
+  }
+
+  /** Rows of a table without identity: a delta per insert, no fact (there is no entity to key it). */
+  #keyless(c: Change): void {
+    const tx = this.#openTx();
+    const t = c.t;
+    const idx = tx.idx++;
+    const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
+    this.stats.changes++;
+    tx.deltas++;
+    tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
+    if (this.#skip(this.#o.lastDelta, pos)) {
+      this.stats.skipped++;
+      return;
+    }
+    const version = formatVersion(tx.commitLsn, idx);
+    const oldRow = c.kind === 'insert' ? null : c.kind === 'update' ? c.oldRow : (c.oldRow ?? c.keyRow);
+    const newRow = c.kind === 'delete' ? null : c.newRow;
+    const delta: OutMessage = {
+      subject: t.deltaPrefix[c.kind] + NO_KEY_TOKEN,
+      id: this.#idPrefix + version + ':delta',
+      body:
+        this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
+        `{"table":${t.nameJson},"key":null,"op":"${c.kind}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`,
+    };
+    this.#o.sink.publishChange(tx.ticket, delta, null);
+  }
+
+  /**
+   * TRUNCATE: a delta per table, a fact marker on `<P>.fact.<schema>.<table>.@none` (op truncate,
+   * deleted), and once the marker is stored, a purge of the table's facts below it. A consumer that
+   * sees the marker deletes every row of the table with a lower version; a consumer that replays the
+   * facts stream later never sees the purged rows. Truncates are rare, so this is a barrier.
+   */
+  async #truncate(relationIds: number[]): Promise<void> {
+    const tx = this.#openTx();
+    await this.#o.sink.drained();
+    for (const id of relationIds) {
+      const t = this.#tableOf(id);
+      const idx = tx.idx++;
+      const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
+      const version = formatVersion(tx.commitLsn, idx);
+      this.stats.changes++;
+      tx.deltas++;
+      tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
+      this.#o.cache.deletePrefix(t.factPrefix);
+      const txJson = tx.txPrefix + idx + '}';
+      const delta: OutMessage | null = this.#skip(this.#o.lastDelta, pos)
+        ? null
+        : {
+            subject: t.deltaPrefix.truncate + NO_KEY_TOKEN,
+            id: this.#idPrefix + version + ':delta',
+            body:
+              this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
+              `{"table":${t.nameJson},"key":null,"op":"truncate","changes":{},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+          };
+      const markerSubject = t.factPrefix + NO_KEY_TOKEN;
+      const hasFacts = t.keyIdx.length > 0;
+      const fact: OutMessage | null =
+        !hasFacts || this.#skip(this.#o.lastFact, pos)
+          ? null
+          : {
+              subject: markerSubject,
+              id: this.#idPrefix + version + ':fact',
+              body:
+                this.#head(tx, t, NO_KEY_TOKEN, version, 'fact') +
+                `{"table":${t.nameJson},"key":{},"op":"truncate","deleted":true,"row":null,"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+            };
+      this.#o.sink.publishChange(tx.ticket, delta, fact);
+      await this.#o.sink.drained();
+      // Also on replay (marker already stored): the purge is idempotent and may not have run.
+      if (hasFacts) await this.#o.facts.purgeTable(t.factPrefix + '*', markerSubject);
+    }
+  }
+
+  #message(prefix: string, content: Buffer, transactional: boolean, lsn: bigint): void | Promise<void> {
+    if (!this.#o.onLogicalMessage) return;
+    // pg's read buffer is reused: keep a copy.
+    const copy = Buffer.from(content);
+    if (transactional) {
+      const tx = this.#openTx();
+      tx.messages.push({ prefix, content: copy, transactional, commitLsn: tx.commitLsn, idx: -1 });
+      return;
+    }
+    return this.#o.onLogicalMessage({ prefix, content: copy, transactional, commitLsn: lsn, idx: 0 });
+  }
+
+  async #deliverMessages(tx: OpenTx): Promise<void> {
+    for (const m of tx.messages) {
+      m.idx = tx.idx;
+      await this.#o.onLogicalMessage!(m);
+    }
+  }
+
+  #commit(endLsn: bigint): void | Promise<void> {
+    const tx = this.#openTx();
+    if (tx.messages.length) return this.#deliverMessages(tx).then(() => this.#finish(tx, endLsn));
+    return this.#finish(tx, endLsn);
+  }
+
+  #finish(tx: OpenTx, endLsn: bigint): void {
+    this.#tx = null;
+    this.stats.transactions++;
+    if (tx.deltas > 0) {
+      const version = formatVersion(tx.commitLsn, COMMIT_MARKER_IDX);
+      if (!this.#skip(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX })) {
+        const tables = JSON.stringify(Object.fromEntries(tx.perTable));
+        this.#o.sink.publishDelta(tx.ticket, {
+          subject: txSubject(this.#o.prefix, tx.xid),
+          id: this.#idPrefix + version + ':tx',
+          body:
+            `{"specversion":"1.0","id":"${this.#idPrefix}${version}:tx","source":${this.#sourceJson},"type":"io.sluice.tx",` +
+            `"time":"${tx.time}","subject":"tx/${tx.xid}","datacontenttype":"application/json","data":` +
+            `{"id":${tx.xid},"lsn":"${formatLsn(tx.commitLsn)}","commitTime":"${tx.time}","version":"${version}","events":${tx.deltas},"tables":${tables}}}`,
+        });
+      }
+    }
+    this.#o.sink.commit(tx.ticket, endLsn);
+  }
+
+  /**
+   * Publishes snapshot facts at the current position of the open transaction (the high watermark's
+   * transaction), each taking the next index. Rows are fragments in column order. Returns how many
+   * were published (rows at or below the stored position are skipped).
+   */
+  emitSnapshotFacts(t: TableInfo, rows: readonly (readonly string[])[]): number {
+    const tx = this.#openTx();
+    let n = 0;
+    for (const row of rows) {
+      const idx = tx.idx++;
+      const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
+      const keyToken = this.#keyToken(t, row);
+      const subject = t.factPrefix + keyToken;
+      this.#o.cache.set(subject, row);
+      if (this.#skip(this.#o.lastFact, pos)) continue;
+      const version = formatVersion(tx.commitLsn, idx);
+      let keyObj = '{';
+      for (let k = 0; k < t.keyIdx.length; k++) {
+        const i = t.keyIdx[k]!;
+        if (k) keyObj += ',';
+        keyObj += t.columns[i]!.member + row[i];
+      }
+      keyObj += '}';
+      const body =
+        this.#head(tx, t, keyToken, version, 'fact') +
+        `{"table":${t.nameJson},"key":${keyObj},"op":"snapshot","deleted":false,"row":${this.#rowJson(t, row)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`;
+      this.#o.sink.publishChange(tx.ticket, null, { subject, id: this.#idPrefix + version + ':fact', body });
+      n++;
+    }
+    return n;
+  }
+}
