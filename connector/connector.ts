@@ -167,9 +167,7 @@ export class Connector {
         log: this.#log,
         metrics: this.metrics,
       });
-      await this.#snapshotter.init(
-        slot.created && cfg.snapshot === 'initial' ? plan.full : pub.added.filter(() => !slot.created),
-      );
+      await this.#snapshotter.init(pub.added, plan.full);
     }
   }
 

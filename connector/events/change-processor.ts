@@ -114,6 +114,11 @@ export class ChangeProcessor {
     this.#idPrefix = `${opts.source}:`;
   }
 
+  /** The schema registry (the snapshotter describes tables with it). */
+  get registry(): SchemaRegistry {
+    return this.#o.registry;
+  }
+
   /** True while a source transaction is open (between BEGIN and COMMIT). */
   get inTransaction(): boolean {
     return this.#tx !== null;
@@ -372,14 +377,7 @@ export class ChangeProcessor {
       return;
     }
     const version = formatVersion(tx.commitLsn, idx);
-    const keyRow = (newRow ?? oldRow)!;
-    let keyObj = '{';
-    for (let k = 0; k < t.keyIdx.length; k++) {
-      const i = t.keyIdx[k]!;
-      if (k) keyObj += ',';
-      keyObj += t.columns[i]!.member + keyRow[i];
-    }
-    keyObj += '}';
+    const keyObj = this.#keyObject(t, (newRow ?? oldRow)!);
     const txJson = tx.txPrefix + idx + '}';
     let delta: OutMessage | null = null;
     if (!skipDelta) {
@@ -403,6 +401,17 @@ export class ChangeProcessor {
       };
     }
     this.#o.sink.publishChange(tx.ticket, delta, fact);
+  }
+
+  /** `{"k1":v1,…}` from a row's identity columns. */
+  #keyObject(t: TableInfo, row: readonly (string | undefined)[]): string {
+    let s = '{';
+    for (let k = 0; k < t.keyIdx.length; k++) {
+      const i = t.keyIdx[k]!;
+      if (k) s += ',';
+      s += t.columns[i]!.member + row[i];
+    }
+    return s + '}';
   }
 
   /** Envelope up to `"data":`. */
@@ -503,6 +512,7 @@ export class ChangeProcessor {
       tx.deltas++;
       tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
       this.#o.cache.deletePrefix(t.factPrefix);
+      this.#o.onChange?.(t, NO_KEY_TOKEN);
       const txJson = tx.txPrefix + idx + '}';
       const delta: OutMessage | null = this.#skip(this.#o.lastDelta, pos)
         ? null
@@ -582,28 +592,29 @@ export class ChangeProcessor {
    * transaction), each taking the next index. Rows are fragments in column order. Returns how many
    * were published (rows at or below the stored position are skipped).
    */
-  emitSnapshotFacts(t: TableInfo, rows: readonly (readonly string[])[]): number {
+  emitSnapshotFacts(
+    t: TableInfo,
+    rows: readonly (readonly string[])[],
+    onLastAck: (() => void) | null = null,
+  ): number {
     const tx = this.#openTx();
     let n = 0;
-    for (const row of rows) {
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
       const idx = tx.idx++;
       const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
       const keyToken = this.#keyToken(t, row);
       const subject = t.factPrefix + keyToken;
       this.#o.cache.set(subject, row);
+      // Positions rise, so skipped rows are a prefix: when any row is published, the last one is.
       if (this.#skip(this.#o.lastFact, pos)) continue;
       const version = formatVersion(tx.commitLsn, idx);
-      let keyObj = '{';
-      for (let k = 0; k < t.keyIdx.length; k++) {
-        const i = t.keyIdx[k]!;
-        if (k) keyObj += ',';
-        keyObj += t.columns[i]!.member + row[i];
-      }
-      keyObj += '}';
+      const keyObj = this.#keyObject(t, row);
       const body =
         this.#head(tx, t, keyToken, version, 'fact') +
         `{"table":${t.nameJson},"key":${keyObj},"op":"snapshot","deleted":false,"row":${this.#rowJson(t, row)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`;
-      this.#o.sink.publishChange(tx.ticket, null, { subject, id: this.#idPrefix + version + ':fact', body });
+      const last = r === rows.length - 1 && onLastAck ? () => onLastAck() : null;
+      this.#o.sink.publishChange(tx.ticket, null, { subject, id: this.#idPrefix + version + ':fact', body }, last);
       n++;
     }
     return n;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SluiceError } from '../errors.js';
 import type { PgType } from '../source/type-catalog.js';
 import {
   TypeMappingError,
@@ -366,7 +367,8 @@ describe('mapperFor', () => {
       return undefined;
     })();
     expect(error).toBeInstanceOf(TypeMappingError);
-    expect(error).toMatchObject({ code: 'UNEXPECTED_TEXT', pgType: `${type.schema}.${type.name}` });
+    expect(error).toBeInstanceOf(SluiceError);
+    expect(error).toMatchObject({ code: 'PROTOCOL', pgType: `${type.schema}.${type.name}` });
   });
 
   it('compiles once per type', () => {

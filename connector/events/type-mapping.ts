@@ -11,6 +11,7 @@
  * The JSON Schema of each type (`jsonSchemaFor`) states exactly what its mapper emits.
  */
 import { Buffer } from 'node:buffer';
+import { ErrorCodes, SluiceError } from '../errors.js';
 import type { PgType } from '../source/type-catalog.js';
 
 /** Maps one non-NULL value's PostgreSQL text form to a serialized JSON fragment (JSON text). */
@@ -21,21 +22,20 @@ export type JsonSchema = Record<string, unknown>;
 
 /**
  * Thrown when a value's text is not what the type's output function prints under the connector's
- * session settings, i.e. a protocol invariant broke (wrong DateStyle, bytea_output, binary mode).
+ * session settings: a protocol invariant broke (wrong DateStyle or bytea_output, binary values).
+ * Code `PROTOCOL`, like every broken protocol invariant, so the process restarts from its checkpoint.
  */
-export class TypeMappingError extends Error {
-  /** Stable code to branch on; the message is for humans. */
-  readonly code = 'UNEXPECTED_TEXT' as const;
+export class TypeMappingError extends SluiceError {
   /** Qualified PostgreSQL type name, e.g. `pg_catalog.timestamptz`. */
   readonly pgType: string;
 
   constructor(pgType: string, expected: string, text: string) {
     const shown = text.length > 64 ? `${text.slice(0, 64)}…` : text;
-    super(
-      `cannot map ${pgType} value ${JSON.stringify(shown)}: expected ${expected}; ` +
-        'the replication session must use DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres, ' +
-        'extra_float_digits=3, bytea_output=hex and text (not binary) pgoutput values',
-    );
+    super(ErrorCodes.protocol, `cannot map ${pgType} value ${JSON.stringify(shown)}: expected ${expected}.`, {
+      hint:
+        'The replication session must use DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres, ' +
+        'extra_float_digits=3, bytea_output=hex and text (not binary) pgoutput values.',
+    });
     this.name = 'TypeMappingError';
     this.pgType = pgType;
   }

@@ -13,7 +13,7 @@ export interface ShopCommandOptions {
 
 const USAGE = [
   'usage: sluice example shop seed --url URL --customers N [--products N] [--orders N] [--seed S] [--batch-size N]',
-  '       sluice example shop traffic --url URL --rate R --duration S [--seed S] [--concurrency C]',
+  'usage: sluice example shop traffic --url URL --rate R --duration S [--seed S] [--concurrency C]',
   'URL defaults to $SLUICE_DATABASE_URL; R is row changes per second, S seconds.',
 ];
 
@@ -61,14 +61,15 @@ export async function runShopCommand(
       case '--help':
       case '-h':
         USAGE.forEach((line) => out(line));
+        // A bare `shop` is a mistake (exit 2); asking for help is not.
         return sub === undefined ? 2 : 0;
       default:
         throw new UsageError(`unknown shop command "${sub}"; expected "seed" or "traffic".`);
     }
   } catch (error) {
     if (error instanceof UsageError) {
+      // One sentence naming the mistake and the fix; --help prints the full usage.
       out(`sluice example shop: ${error.message}`);
-      out(USAGE[sub === 'traffic' ? 1 : 0]!.replace('usage:', 'usage:').trimStart());
       return 2;
     }
     out(`sluice example shop ${sub}: ${(error as Error).message}`);
@@ -111,7 +112,7 @@ async function trafficCommand(
 ): Promise<number> {
   const values = parse('traffic', args, TRAFFIC_OPTIONS);
   if (values.help) {
-    out(USAGE[1]!.trimStart());
+    out(USAGE[1]!);
     return 0;
   }
   const url = databaseUrl(values.url, env);
@@ -192,7 +193,9 @@ function parse<T extends Spec>(command: string, args: string[], options: T) {
       throw new UsageError(`${flag.split(' ')[0]} needs a value.`);
     }
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new UsageError(`${command} takes no positional arguments, got ${flag}; its options are ${known}.`);
+      throw new UsageError(
+        `${command} takes no positional arguments, got ${flag}; its options are ${known}.`,
+      );
     }
     throw error;
   }

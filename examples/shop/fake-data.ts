@@ -1,98 +1,19 @@
 import type { Random } from './random.js';
 
 // Small fixed vocabularies: enough variety for realistic-looking rows. Order matters for determinism.
-const FIRST_NAMES = [
-  'Ada',
-  'Alan',
-  'Amara',
-  'Ana',
-  'Ben',
-  'Chen',
-  'Chloe',
-  'Dara',
-  'Elena',
-  'Emil',
-  'Fatima',
-  'Felix',
-  'Grace',
-  'Hana',
-  'Hugo',
-  'Ines',
-  'Ivan',
-  'Jonas',
-  'Kai',
-  'Lara',
-  'Leo',
-  'Lina',
-  'Marta',
-  'Mateo',
-  'Mei',
-  'Nadia',
-  'Noah',
-  'Olga',
-  'Omar',
-  'Priya',
-  'Rafael',
-  'Sara',
-  'Sofia',
-  'Tariq',
-  'Yuki',
-  'Zoe',
-];
-const LAST_NAMES = [
-  'Almeida',
-  'Becker',
-  'Novak',
-  'Chen',
-  'Dubois',
-  'Eriksen',
-  'Fischer',
-  'García',
-  'Hansen',
-  'Ito',
-  'Jensen',
-  'Kowalski',
-  'Lopez',
-  'Müller',
-  'Nakamura',
-  "O'Brien",
-  'Patel',
-  'Quinn',
-  'Rossi',
-  'Silva',
-  'Tanaka',
-  'Ueda',
-  'Varga',
-  'Weber',
-  'Xu',
-  'Yilmaz',
-  'Zhang',
-  'Okafor',
-  'Haddad',
-  'Nguyen',
-];
-const CITIES: readonly (readonly [city: string, country: string])[] = [
-  ['Amsterdam', 'NL'],
-  ['Berlin', 'DE'],
-  ['Bogotá', 'CO'],
-  ['Cape Town', 'ZA'],
-  ['Chicago', 'US'],
-  ['Kraków', 'PL'],
-  ['Lisbon', 'PT'],
-  ['Lyon', 'FR'],
-  ['Madrid', 'ES'],
-  ['Melbourne', 'AU'],
-  ['Montréal', 'CA'],
-  ['Nairobi', 'KE'],
-  ['Osaka', 'JP'],
-  ['Oslo', 'NO'],
-  ['Porto', 'PT'],
-  ['São Paulo', 'BR'],
-  ['Seoul', 'KR'],
-  ['Toronto', 'CA'],
-  ['Vienna', 'AT'],
-  ['Zürich', 'CH'],
-];
+const FIRST_NAMES = words(
+  'Ada Alan Amara Ana Ben Chen Chloe Dara Elena Emil Fatima Felix Grace Hana Hugo Ines Ivan Jonas Kai ' +
+    'Lara Leo Lina Marta Mateo Mei Nadia Noah Olga Omar Priya Rafael Sara Sofia Tariq Yuki Zoë',
+);
+const LAST_NAMES = words(
+  "Almeida Becker Novak Chen Dubois Eriksen Fischer García Hansen Ito Jensen Kowalski Lopez Müller Nakamura O'Brien " +
+    'Patel Quinn Rossi Silva Tanaka Ueda Varga Weber Xu Yilmaz Zhang Okafor Haddad Nguyen',
+);
+// city:country (ISO 3166-1 alpha-2); underscores stand for spaces.
+const CITIES = words(
+  'Amsterdam:NL Berlin:DE Bogotá:CO Cape_Town:ZA Chicago:US Kraków:PL Lisbon:PT Lyon:FR Madrid:ES Melbourne:AU ' +
+    'Montréal:CA Nairobi:KE Osaka:JP Oslo:NO Porto:PT São_Paulo:BR Seoul:KR Toronto:CA Vienna:AT Zürich:CH',
+).map((entry) => entry.replace(/_/g, ' ').split(':') as [city: string, country: string]);
 const STREETS = [
   'Main St',
   'High Street',
@@ -102,66 +23,21 @@ const STREETS = [
   'Elm Ave',
   'Harbour Rd',
 ];
-const ADJECTIVES = [
-  'Classic',
-  'Compact',
-  'Deluxe',
-  'Eco',
-  'Ergonomic',
-  'Heavy-duty',
-  'Lightweight',
-  'Modern',
-  'Rustic',
-  'Smart',
-  'Vintage',
-  'Waterproof',
-];
-const MATERIALS = [
-  'Bamboo',
-  'Canvas',
-  'Ceramic',
-  'Copper',
-  'Cotton',
-  'Glass',
-  'Leather',
-  'Linen',
-  'Oak',
-  'Steel',
-  'Wool',
-];
-const NOUNS = [
-  'Backpack',
-  'Bottle',
-  'Chair',
-  'Desk Lamp',
-  'Jacket',
-  'Kettle',
-  'Mug',
-  'Notebook',
-  'Pan',
-  'Scarf',
-  'Speaker',
-  'Table',
-  'Watch',
-];
-const TAGS = [
-  'new',
-  'sale',
-  'bestseller',
-  'eco',
-  'gift',
-  'limited',
-  'handmade',
-  'imported',
-  'outdoor',
-  'kitchen',
-  'office',
-  'travel',
-  'kids',
-  'premium',
-];
-const COLORS = ['black', 'white', 'red', 'navy', 'olive', 'sand', 'teal', 'grey'];
-const SIZES = ['XS', 'S', 'M', 'L', 'XL'];
+const ADJECTIVES = words(
+  'Classic Compact Deluxe Eco Ergonomic Heavy-duty Lightweight Modern Rustic Smart Vintage Waterproof',
+);
+const MATERIALS = words('Bamboo Canvas Ceramic Copper Cotton Glass Leather Linen Oak Steel Wool');
+const NOUNS = words('Backpack Bottle Chair Lamp Jacket Kettle Mug Notebook Pan Scarf Speaker Table Watch');
+const TAGS = words(
+  'new sale bestseller eco gift limited handmade imported outdoor kitchen office travel kids premium',
+);
+const COLORS = words('black white red navy olive sand teal grey');
+const SIZES = words('XS S M L XL');
+
+function words(text: string): string[] {
+  return text.split(' ');
+}
+
 /** Payment methods the shop accepts. */
 export const PAYMENT_METHODS = ['card', 'paypal', 'bank_transfer', 'gift_card'] as const;
 

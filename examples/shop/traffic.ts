@@ -161,8 +161,8 @@ export async function runTraffic(url: string, opts: TrafficOptions): Promise<Tra
     let scheduled = 0;
 
     const snapshot = (): TrafficStats => {
-      const elapsedSec = Math.max(finishedAt, performance.now()) - start;
-      return statsOf(tally, opsByKind, latency, Math.max(elapsedSec, 1) / 1000);
+      const elapsedMs = Math.max(finishedAt, performance.now()) - start;
+      return statsOf(tally, opsByKind, latency, Math.max(elapsedMs, 1) / 1000);
     };
 
     const worker = async (index: number): Promise<void> => {
@@ -204,10 +204,13 @@ export async function runTraffic(url: string, opts: TrafficOptions): Promise<Tra
     const timer = progress ? setInterval(() => progress(snapshot()), 1000) : undefined;
     try {
       await Promise.all(clients.map((_, i) => worker(i)));
+      // The last op may be due well before the end at low rates: the run still lasts durationSec,
+      // so achievedRate is measured over the whole window.
+      await sleepUntil(endAt, signal);
     } finally {
       clearInterval(timer);
     }
-    return statsOf(tally, opsByKind, latency, (Math.max(finishedAt, start + 1) - start) / 1000);
+    return snapshot();
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
@@ -254,8 +257,8 @@ async function execute(db: pg.Client, op: Op, tally: { retries: number }): Promi
 
 /** Waits until `at` (a performance.now() time); false when aborted first. */
 async function sleepUntil(at: number, signal: AbortSignal | undefined): Promise<boolean> {
-  const ms = at - performance.now();
-  if (ms > 0) {
+  // Loop because Node's timers run on a millisecond clock and may fire a fraction early.
+  for (let ms = at - performance.now(); ms > 0 && !signal?.aborted; ms = at - performance.now()) {
     try {
       await sleep(ms, undefined, { signal });
     } catch {

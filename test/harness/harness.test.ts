@@ -173,7 +173,12 @@ describe('3-node JetStream cluster', () => {
       const js = jetstream(nc, { timeout: 2_000 });
       await js.publish('r3.a', JSON.stringify({ n: 1 }), { msgID: 'a' });
 
-      const leaderName = (await jsm.streams.info('R3')).cluster?.leader;
+      const leaderName = await eventually(
+        async () => (await jsm.streams.info('R3')).cluster?.leader ?? false,
+        {
+          message: 'the R3 stream to have a leader',
+        },
+      );
       const victim = cluster.nodes.find((n) => n.name === leaderName);
       expect(victim, `stream leader ${leaderName}`).toBeDefined();
       await victim?.kill();

@@ -12,3 +12,4 @@ export type { ReadStreamOptions, StreamMessage } from './streams.js';
 export { closeAll, isAlive, listLeftovers } from './registry.js';
 export type { Leftovers } from './registry.js';
 export { useDocker } from './docker.js';
+export { freePort } from './ports.js';

@@ -263,6 +263,15 @@ class LocalPostgres implements PostgresServer {
   }
 
   static async create(version: PostgresVersion, settings: Record<string, string>): Promise<LocalPostgres> {
+    const lines = Object.entries(settings).map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(k)) {
+        throw new HarnessError(
+          HarnessErrorCode.BadSetting,
+          `settings: "${k}" is not a PostgreSQL setting name`,
+        );
+      }
+      return `${k} = ${quoteConfValue(v)}`;
+    });
     const bins = await binaries(version);
     const runAs = unprivilegedUser();
     const tmp = makeTempDir('sluice-pg-', runAs);
@@ -277,15 +286,6 @@ class LocalPostgres implements PostgresServer {
         ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
         { cwd: tmp, runAs, env: serverEnv() },
       );
-      const lines = Object.entries(settings).map(([k, v]) => {
-        if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(k)) {
-          throw new HarnessError(
-            HarnessErrorCode.BadSetting,
-            `settings: "${k}" is not a PostgreSQL setting name`,
-          );
-        }
-        return `${k} = ${quoteConfValue(v)}`;
-      });
       appendFileSync(join(dataDir, 'postgresql.conf'), `\n# Sluice test harness\n${lines.join('\n')}\n`);
       server = new LocalPostgres(version, bins, tmp, await freePort(), runAs);
       await server.#firstStart();

@@ -198,7 +198,7 @@ export class ServerProcess {
     await this.#exited;
   }
 
-  /** The last `lines` lines the process wrote to its log since it was last spawned. */
+  /** The first 3 and the last `lines` lines the process wrote to its log since it was last spawned. */
   logTail(lines = 40): string {
     let text: string;
     try {
@@ -215,7 +215,10 @@ export class ServerProcess {
     } catch {
       return '(no server log)';
     }
-    const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
-    return tail === '' ? '(server log is empty)' : tail;
+    const all = text.trimEnd().split('\n');
+    if (text.trim() === '') return '(server log is empty)';
+    // Keep the first lines too: a usage error prints its reason first and a long usage text after it.
+    if (all.length <= lines + 3) return all.join('\n');
+    return [...all.slice(0, 3), `[... ${all.length - lines - 3} lines ...]`, ...all.slice(-lines)].join('\n');
   }
 }

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { columnSchema, mapText, mapperFor, type JsonSchema } from '../../connector/events/type-mapping.js';
 import { loadTypes, type PgType } from '../../connector/source/type-catalog.js';
-import { startPostgres } from '../harness/index.js';
+import { closeAll, startPostgres } from '../harness/index.js';
 
 /** The output settings the connector fixes on its replication session. */
 const SESSION_SETTINGS = [
@@ -256,8 +256,12 @@ describe('type mapping against PostgreSQL', () => {
   });
 
   afterAll(async () => {
-    await client?.end();
-    await server?.close();
+    try {
+      await client?.end();
+      await server?.close();
+    } finally {
+      await closeAll(); // whatever a failed beforeAll left running
+    }
   });
 
   it.for(cases.map((c, i) => [`${i}: ${c.sqlType} ${JSON.stringify(c.input)}`, c, i] as const))(

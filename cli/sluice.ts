@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The `sluice` command. Each subcommand lives in cli/commands/; this file parses the first word
+ * and turns errors a user can fix into one sentence (no stack trace) and a non-zero exit code.
+ */
+import { describeError, SluiceError } from '../connector/errors.js';
+
+const HELP = `sluice — change data capture from PostgreSQL to NATS JetStream
+
+usage: sluice <command> [options]
+
+commands:
+  run                 run the connector daemon (SLUICE_DATABASE_URL, SLUICE_NATS_URL)
+  doctor              check the database and NATS, and print what to fix
+  status [--json]     slot lag, confirmed position, stream counts, snapshot progress
+  snapshot <table...> (re-)snapshot tables while the connector runs [--no-wait]
+  teardown            drop the replication slot and publications [--streams to delete streams]
+  demo                run an embedded PostgreSQL, nats-server, the shop and the connector
+  example shop ...    seed the shop example database or run its traffic generator
+  help                this text
+
+options (all commands): --config FILE (YAML; env wins), or the SLUICE_* environment variables:
+  SLUICE_DATABASE_URL  postgres://user:password@host:port/database (required)
+  SLUICE_NATS_URL      nats://host:port (required)
+  SLUICE_HTTP_PORT     port of /healthz, /readyz, /metrics (default 8080; 0 disables)
+  SLUICE_PREFIX, SLUICE_SLOT, SLUICE_PUBLICATION, SLUICE_TABLES, SLUICE_SNAPSHOT, SLUICE_LOG_LEVEL …
+  see docs/configuration.md for every setting.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    case 'run':
+      return (await import('./commands/run.js')).runCommand(rest);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(rest);
+    case 'status':
+      return (await import('./commands/status.js')).statusCommand(rest);
+    case 'snapshot':
+      return (await import('./commands/snapshot.js')).snapshotCommand(rest);
+    case 'teardown':
+      return (await import('./commands/teardown.js')).teardownCommand(rest);
+    case 'demo':
+      return (await import('./commands/demo.js')).demoCommand(rest);
+    case 'example': {
+      const [name, ...args] = rest;
+      if (name !== 'shop') {
+        process.stderr.write(`sluice: unknown example "${name ?? ''}"; the only example is "shop".\n`);
+        return 2;
+      }
+      const { runShopCommand } = await import('../examples/shop/command.js');
+      return runShopCommand(args, (line) => process.stdout.write(line + '\n'));
+    }
+    default:
+      process.stderr.write(`sluice: unknown command "${cmd}". Run "sluice help" for the list.\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof SluiceError) {
+      process.stderr.write(`sluice: ${describeError(err)}\n`);
+    } else {
+      process.stderr.write(`sluice: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.exitCode = 1;
+  },
+);

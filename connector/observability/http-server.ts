@@ -1,0 +1,28 @@
+/**
+ * /healthz (process alive), /readyz (a session is streaming) and /metrics (Prometheus text).
+ */
+import { createServer, type Server } from 'node:http';
+import type { Connector } from '../connector.js';
+
+export async function startHttpServer(port: number, connector: Connector): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith('/healthz')) {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (url.startsWith('/readyz')) {
+      const ok = connector.status.state === 'streaming';
+      res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ state: connector.status.state, lastError: connector.status.lastError }) + '\n');
+    } else if (url.startsWith('/metrics')) {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(connector.metrics.render());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,370 @@
+/**
+ * Incremental, chunked snapshots interleaved with streaming: the watermark algorithm of Netflix's
+ * DBLog (Andreakis & Papapanagiotou, 2020), with PostgreSQL's pg_logical_emit_message as the
+ * watermarks.
+ *
+ * For each chunk of a table (keyset pagination in identity order, one short transaction each):
+ *   1. write a low watermark into the WAL;
+ *   2. SELECT the next chunk of rows after the last key done;
+ *   3. write a high watermark.
+ * The replication stream delivers the watermarks in commit order with the changes. Between the
+ * low and the high watermark the processor reports every key that changed; at the high watermark
+ * those keys are dropped from the chunk (the stream carries their newer state) and the rest are
+ * published as facts with op "snapshot" at the high watermark's position. So a snapshot fact is
+ * never older than a streamed change of the same row, and no lock or long transaction is needed.
+ *
+ * Progress (the last key done, rows done) lives in a NATS KV bucket `<PREFIX>_SNAPSHOTS` and is
+ * written only after the chunk's facts are acknowledged: a crash resumes from the last completed
+ * chunk. Requests come from the same bucket: `sluice snapshot <table>` writes a pending entry.
+ */
+import { randomUUID } from 'node:crypto';
+import { Kvm, type KV } from '@nats-io/kv';
+import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { ChangeProcessor, LogicalMessage } from '../events/change-processor.js';
+import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
+import type { TableRow } from '../source/setup.js';
+import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
+import type { RelationMessage } from '../source/pgoutput.js';
+import { NO_KEY_TOKEN, encodeKeyFragments, encodeName } from '../../schemas/keys.js';
+import { JS_API_TIMEOUT_MS } from '../sink/streams.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/** Prefix of Sluice's logical decoding messages. */
+export const WATERMARK_PREFIX = 'sluice-watermark';
+
+/** Durable state of one table's snapshot. */
+export interface SnapshotState {
+  table: string;
+  status: 'pending' | 'running' | 'done';
+  /** PostgreSQL text of the identity columns of the last row done; null before the first chunk. */
+  lastKey: string[] | null;
+  rowsDone: number;
+  rowsTotal: number;
+  requestedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Rows per second over the run so far. */
+  rate: number;
+}
+
+export function snapshotBucketName(prefix: string): string {
+  return `${prefix.toUpperCase().replace(/-/g, '_')}_SNAPSHOTS`;
+}
+
+export function snapshotKey(table: string): string {
+  const i = table.indexOf('.');
+  return `t.${encodeName(table.slice(0, i))}.${encodeName(table.slice(i + 1))}`;
+}
+
+export async function openSnapshotBucket(nc: NatsConnection, prefix: string, replicas: number): Promise<KV> {
+  return new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).create(snapshotBucketName(prefix), {
+    history: 1,
+    replicas,
+  });
+}
+
+/** Marks tables for (re-)snapshot. Used by `sluice snapshot` and the NATS request handler. */
+export async function requestSnapshot(kv: KV, tables: string[]): Promise<void> {
+  for (const table of tables) {
+    const state: SnapshotState = {
+      table,
+      status: 'pending',
+      lastKey: null,
+      rowsDone: 0,
+      rowsTotal: 0,
+      requestedAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      rate: 0,
+    };
+    await kv.put(snapshotKey(table), JSON.stringify(state));
+  }
+}
+
+/** Every table's snapshot state. */
+export async function listSnapshots(kv: KV): Promise<SnapshotState[]> {
+  const out: SnapshotState[] = [];
+  for await (const key of await kv.keys('t.>')) {
+    const e = await kv.get(key);
+    if (e && e.length) out.push(e.json() as SnapshotState);
+  }
+  return out.sort((a, b) => a.table.localeCompare(b.table));
+}
+
+interface Chunk {
+  id: string;
+  table: TableInfo;
+  rows: string[][] | null;
+  /** Raw text of each row's identity, for the next chunk's lower bound. */
+  lastKey: string[] | null;
+  changed: Set<string>;
+  truncated: boolean;
+  open: boolean;
+  /** Resolves when the high watermark was handled and its facts acknowledged. */
+  done: Promise<number>;
+  resolve: (published: number) => void;
+  reject: (e: Error) => void;
+}
+
+export interface SnapshotterDeps {
+  cfg: Config;
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export class Snapshotter {
+  readonly #d: SnapshotterDeps;
+  readonly #log: Logger;
+  #kv: KV | null = null;
+  #processor: ChangeProcessor | null = null;
+  #catalogSql: pg.Client | null = null;
+  #chunk: Chunk | null = null;
+
+  constructor(deps: SnapshotterDeps) {
+    this.#d = deps;
+    this.#log = deps.log.child({ module: 'snapshot' });
+  }
+
+  /**
+   * Opens the progress bucket and records what must be snapshotted: on the very first run every
+   * captured table (unless snapshot is `never`), later the tables newly added to the publication.
+   * Recorded before streaming starts, so a crash cannot forget a requested snapshot.
+   */
+  async init(newTables: TableRow[], allTables: TableRow[]): Promise<void> {
+    this.#kv = await openSnapshotBucket(this.#d.nc, this.#d.cfg.prefix, this.#d.cfg.streams.replicas);
+    const initialized = await this.#kv.get('initialized');
+    let request: TableRow[] = newTables;
+    if (!initialized || !initialized.length) {
+      request = this.#d.cfg.snapshot === 'initial' ? allTables : [];
+    }
+    const names = request.map((t) => `${t.schema}.${t.table}`);
+    if (names.length) {
+      await requestSnapshot(this.#kv, names);
+      this.#log.info({ tables: names }, 'snapshot requested');
+    }
+    if (!initialized || !initialized.length) await this.#kv.put('initialized', new Date().toISOString());
+  }
+
+  /** Binds to the session's processor. */
+  attach(processor: ChangeProcessor, catalogSql: pg.Client): void {
+    this.#processor = processor;
+    this.#catalogSql = catalogSql;
+  }
+
+  detach(): void {
+    this.#processor = null;
+    const c = this.#chunk;
+    this.#chunk = null;
+    c?.reject(new Error('session ended'));
+  }
+
+  /** From the processor: a key of a table changed (a truncate reports NO_KEY_TOKEN). */
+  onChange(t: TableInfo, keyToken: string): void {
+    const c = this.#chunk;
+    if (!c || !c.open || c.table.relationId !== t.relationId) return;
+    if (keyToken === NO_KEY_TOKEN) c.truncated = true;
+    else c.changed.add(keyToken);
+  }
+
+  /** From the processor: a logical message at its commit position. */
+  onLogicalMessage(m: LogicalMessage): void {
+    if (m.prefix !== WATERMARK_PREFIX) return;
+    let w: { chunk?: string; w?: string };
+    try {
+      w = JSON.parse(m.content.toString('utf8'));
+    } catch {
+      return;
+    }
+    const c = this.#chunk;
+    // Watermarks of chunks from before a restart are ignored: that chunk is redone.
+    if (!c || w.chunk !== c.id) return;
+    if (w.w === 'low') {
+      c.open = true;
+      return;
+    }
+    if (w.w !== 'high' || !c.open) return;
+    c.open = false;
+    if (!c.rows) return c.reject(new Error('high watermark before the chunk was read'));
+    const p = this.#processor;
+    if (!p) return c.reject(new Error('session ended'));
+    const keep = c.truncated ? [] : c.rows.filter((row) => !c.changed.has(keyTokenOf(c.table, row)));
+    const published = p.emitSnapshotFacts(c.table, keep, () => c.resolve(keep.length));
+    this.#d.metrics.snapshotRows += keep.length;
+    if (published === 0) c.resolve(keep.length);
+  }
+
+  /** The snapshot loop: works through pending tables until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const sql = await connectSql(this.#d.cfg.databaseUrl, 'sluice-snapshot');
+    try {
+      while (!signal.aborted && this.#processor) {
+        const pending = (await listSnapshots(this.#kv!)).filter((s) => s.status !== 'done');
+        if (pending.length === 0) {
+          this.#d.metrics.snapshotActive = 0;
+          await waitOrAbort(1000, signal);
+          continue;
+        }
+        for (const state of pending) {
+          if (signal.aborted || !this.#processor) break;
+          await this.#snapshotTable(sql, state, signal);
+        }
+      }
+    } finally {
+      await sql.end().catch(() => undefined);
+    }
+  }
+
+  async #tableInfo(sql: pg.Client, name: string): Promise<TableInfo | null> {
+    const r = await sql.query(
+      `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS tbl FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = $1`,
+      [name],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    const oid = Number(row.oid);
+    const known = this.#processor ? [...this.#processor.tables()].find((t) => t.relationId === oid) : undefined;
+    if (known) return known;
+    const cols = await sql.query(
+      `SELECT attname, atttypid::int8 AS typ, atttypmod AS mod FROM pg_attribute
+        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      [oid],
+    );
+    const catalog = pgCatalog(this.#catalogSql ?? sql);
+    const { identity } = await catalog.describe(oid);
+    const rel: RelationMessage = {
+      tag: 'relation',
+      relationId: oid,
+      schema: row.schema,
+      table: row.tbl,
+      replicaIdentity: 'default',
+      columns: cols.rows.map((c) => ({
+        isKey: identity.includes(c.attname),
+        name: c.attname,
+        typeOid: Number(c.typ),
+        typeMod: Number(c.mod),
+      })),
+    };
+    // The schemaVersion comes from the processor's registry once the table streams; the snapshot
+    // needs the same fingerprint, which describeRelation computes identically.
+    return describeRelation(rel, this.#d.cfg.prefix, catalog, this.#registry(), 0n);
+  }
+
+  #registry() {
+    return this.#processor?.registry ?? new MemorySchemaRegistry();
+  }
+
+  async #snapshotTable(sql: pg.Client, state: SnapshotState, signal: AbortSignal): Promise<void> {
+    const info = await this.#tableInfo(sql, state.table);
+    const kv = this.#kv!;
+    if (!info || info.keyIdx.length === 0) {
+      this.#log.warn({ table: state.table }, `cannot snapshot ${state.table}: it no longer exists or has no identity`);
+      await kv.put(snapshotKey(state.table), JSON.stringify({ ...state, status: 'done', finishedAt: new Date().toISOString() }));
+      return;
+    }
+    const cfg = this.#d.cfg;
+    const t = info;
+    const colList = t.columns.map((c) => `${quoteIdent(c.name)}::text`).join(', ');
+    const keyCols = t.keyIdx.map((i) => quoteIdent(t.columns[i]!.name));
+    const keyTypes = await sql.query(
+      `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1 AND attname = ANY($2::text[])
+        ORDER BY attnum`,
+      [t.relationId, `{${t.keyIdx.map((i) => '"' + t.columns[i]!.name.replace(/(["\\])/g, '\\$1') + '"').join(',')}}`],
+    );
+    const casts = keyTypes.rows.map((r) => r.t as string);
+    const from = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+    const est = await sql.query(`SELECT GREATEST(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = $1`, [t.relationId]);
+    const started = state.startedAt ?? new Date().toISOString();
+    let s: SnapshotState = { ...state, status: 'running', startedAt: started, rowsTotal: Number(est.rows[0]?.n ?? 0) };
+    await kv.put(snapshotKey(t.name), JSON.stringify(s));
+    this.#log.info({ table: t.name, resumeAfter: s.lastKey, rowsDone: s.rowsDone }, 'snapshot running');
+    this.#d.metrics.snapshotActive = 1;
+    const runStart = Date.now();
+    const doneAtStart = s.rowsDone;
+    while (!signal.aborted && this.#processor) {
+      const chunkStart = Date.now();
+      const where = s.lastKey
+        ? `WHERE (${keyCols.join(', ')}) > (${casts.map((c, i) => `$${i + 1}::${c}`).join(', ')})`
+        : '';
+      const id = randomUUID();
+      let resolve!: (n: number) => void;
+      let reject!: (e: Error) => void;
+      const done = new Promise<number>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      const chunk: Chunk = { id, table: t, rows: null, lastKey: null, changed: new Set(), truncated: false, open: false, done, resolve, reject };
+      this.#chunk = chunk;
+      await emitWatermark(sql, id, 'low');
+      const r = await sql.query({
+        text: `SELECT ${colList} FROM ${from} ${where} ORDER BY ${keyCols.join(', ')} LIMIT ${cfg.snapshotChunkSize}`,
+        values: s.lastKey ?? [],
+        rowMode: 'array',
+      });
+      const raw = r.rows as (string | null)[][];
+      chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
+      chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
+      await emitWatermark(sql, id, 'high');
+      await Promise.race([done, abortPromise(signal)]);
+      if (signal.aborted) break;
+      this.#chunk = null;
+      s = {
+        ...s,
+        lastKey: chunk.lastKey ?? s.lastKey,
+        rowsDone: s.rowsDone + raw.length,
+        rate: Math.round(((s.rowsDone + raw.length - doneAtStart) * 1000) / Math.max(1, Date.now() - runStart)),
+      };
+      if (raw.length < cfg.snapshotChunkSize) {
+        s = { ...s, status: 'done', finishedAt: new Date().toISOString(), rowsTotal: Math.max(s.rowsTotal, s.rowsDone) };
+      }
+      await kv.put(snapshotKey(t.name), JSON.stringify(s));
+      this.#d.metrics.snapshotProgress(t.name, s.rowsDone, s.rowsTotal, s.rate);
+      if (s.status === 'done') {
+        this.#log.info({ table: t.name, rows: s.rowsDone, rate: s.rate }, 'snapshot done');
+        this.#d.metrics.snapshotActive = 0;
+        return;
+      }
+      if (cfg.snapshotRateLimit > 0) {
+        const minMs = (raw.length * 1000) / cfg.snapshotRateLimit;
+        const spent = Date.now() - chunkStart;
+        if (spent < minMs) await waitOrAbort(minMs - spent, signal);
+      }
+    }
+  }
+}
+
+/** The key token of a chunk row: the same encoding the processor uses for subjects. */
+function keyTokenOf(t: TableInfo, row: readonly string[]): string {
+  return encodeKeyFragments(t.keyIdx.map((i) => row[i]!));
+}
+
+async function emitWatermark(sql: pg.Client, chunk: string, w: 'low' | 'high'): Promise<void> {
+  await sql.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [WATERMARK_PREFIX, JSON.stringify({ chunk, w })]);
+}
+
+function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
