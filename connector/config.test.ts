@@ -18,7 +18,10 @@ describe('config', () => {
 
   it.each([
     [{ SLUICE_DATABASE_URL: undefined }, /databaseUrl \(SLUICE_DATABASE_URL\) is required\./],
-    [{ SLUICE_NATS_URL: 'localhost' }, /natsUrl \(SLUICE_NATS_URL\): expected nats:\/\/host:port.*got "localhost"/],
+    [
+      { SLUICE_NATS_URL: 'localhost' },
+      /natsUrl \(SLUICE_NATS_URL\): expected nats:\/\/host:port.*got "localhost"/,
+    ],
     [{ SLUICE_HTTP_PORT: 'eighty' }, /httpPort \(SLUICE_HTTP_PORT\): .*got "eighty"/],
     [{ SLUICE_PREFIX: 'a.b' }, /prefix \(SLUICE_PREFIX\): expected one subject token/],
     [{ SLUICE_SLOT: 'Bad-Slot' }, /slot \(SLUICE_SLOT\): expected a lower-case identifier/],
@@ -31,7 +34,9 @@ describe('config', () => {
 
   it('never prints the database password', () => {
     try {
-      loadConfig({ env: { ...base, SLUICE_DATABASE_URL: 'postgres://u:hunter2@db/x', SLUICE_TABLES: 'nodot' } });
+      loadConfig({
+        env: { ...base, SLUICE_DATABASE_URL: 'postgres://u:hunter2@db/x', SLUICE_TABLES: 'nodot' },
+      });
       expect.unreachable();
     } catch (e) {
       expect(String((e as Error).message)).not.toContain('hunter2');

@@ -13,7 +13,9 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 const postgresUrl = z
   .string()
-  .refine((s) => /^postgres(ql)?:\/\//.test(s), { message: 'expected postgres://user:password@host:port/database' });
+  .refine((s) => /^postgres(ql)?:\/\//.test(s), {
+    message: 'expected postgres://user:password@host:port/database',
+  });
 const natsUrl = z
   .string()
   .refine((s) => s.split(',').every((u) => /^(nats|tls|ws|wss):\/\/[^\s/]+(:\d+)?\/?$/.test(u.trim())), {
@@ -35,7 +37,10 @@ export const ConfigSchema = z
     /** Subject prefix; stream names are its upper-case form plus _FACTS/_DELTAS. Default `cdc`. */
     prefix: z.string().regex(TOKEN, 'expected one subject token of letters, digits, _ or -').default('cdc'),
     /** Replication slot name. Default `sluice`. */
-    slot: z.string().regex(IDENT, 'expected a lower-case identifier of at most 63 characters').default('sluice'),
+    slot: z
+      .string()
+      .regex(IDENT, 'expected a lower-case identifier of at most 63 characters')
+      .default('sluice'),
     /** Publication name. Default `sluice`. */
     publication: z
       .string()
@@ -59,7 +64,10 @@ export const ConfigSchema = z
         /** Facts kept per subject. Default 1 (a compacted table). */
         factsPerSubject: z.number().int().min(1).default(1),
         /** Deltas maximum age in seconds; 0 = unlimited. Default 7 days. */
-        deltasMaxAgeSec: z.number().min(0).default(7 * 24 * 3600),
+        deltasMaxAgeSec: z
+          .number()
+          .min(0)
+          .default(7 * 24 * 3600),
         /** Deltas maximum bytes; -1 = unlimited. Default -1. */
         deltasMaxBytes: z.number().int().min(-1).default(-1),
         /** Duplicate window in seconds. Default 120. */
@@ -165,7 +173,11 @@ export function loadConfig(input: ConfigInput = {}): Config {
     if (v === undefined || v === '') continue;
     let value: unknown = v;
     if (spec.type === 'number') value = /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
-    if (spec.type === 'list') value = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (spec.type === 'list')
+      value = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     setPath(raw, spec.path, value);
   }
   for (const [k, v] of Object.entries(input.overrides ?? {})) if (v !== undefined) raw[k] = v;
@@ -194,7 +206,9 @@ export function loadConfig(input: ConfigInput = {}): Config {
 }
 
 function redactSecret(path: string, value: string): string {
-  return path === 'databaseUrl' || path === 'natsUrl' ? value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@') : value;
+  return path === 'databaseUrl' || path === 'natsUrl'
+    ? value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')
+    : value;
 }
 
 /** A source name from the database name in the URL, reduced to a subject-safe token. */

@@ -73,10 +73,14 @@ export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Pr
     })();
     return nc;
   } catch (cause) {
-    throw new SluiceError(ErrorCodes.natsUnreachable, `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(cause)}.`, {
-      hint: 'Check SLUICE_NATS_URL and that nats-server is running with JetStream (-js).',
-      cause,
-    });
+    throw new SluiceError(
+      ErrorCodes.natsUnreachable,
+      `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(cause)}.`,
+      {
+        hint: 'Check SLUICE_NATS_URL and that nats-server is running with JetStream (-js).',
+        cause,
+      },
+    );
   }
 }
 
@@ -119,7 +123,10 @@ export class Connector {
           this.status.lastError = describeError(e);
           this.status.state = 'backoff';
           this.metrics.sessionFailures++;
-          this.#log.warn({ err: describeError(e), retryInMs: backoffMs }, `session ended: ${describeError(e)}`);
+          this.#log.warn(
+            { err: describeError(e), retryInMs: backoffMs },
+            `session ended: ${describeError(e)}`,
+          );
           await this.#closeSql();
           if (Date.now() - started > 60_000) backoffMs = 500;
           await sleep(backoffMs, signal);
@@ -177,7 +184,10 @@ export class Connector {
     const jsm = this.#jsm!;
     const sql = this.#sql!;
     const names = streamNames(cfg.prefix);
-    const [factsState, deltasState] = await Promise.all([streamState(jsm, names.facts), streamState(jsm, names.deltas)]);
+    const [factsState, deltasState] = await Promise.all([
+      streamState(jsm, names.facts),
+      streamState(jsm, names.deltas),
+    ]);
     const kv = await openSchemaBucket(nc, cfg.prefix, cfg.streams.replicas);
     this.status.sessions++;
 
@@ -269,7 +279,9 @@ export class Connector {
       if (e) failed!(e);
     });
     snapshotter.attach(processor, sql);
-    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const aborted = new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
 
     // The processing loop: synchronous through whatever is queued, awaiting only when it must.
     let stop = false;
@@ -342,10 +354,14 @@ export class Connector {
 function mapReplicationError(e: unknown, cfg: Config): Error {
   const err = e as { code?: string; message?: string };
   if (err.code === '55006') {
-    return new SluiceError(ErrorCodes.slotInUse, `replication slot ${cfg.slot} is in use by another process.`, {
-      hint: 'Stop the other Sluice (or consumer) using it, or set SLUICE_SLOT to another name.',
-      cause: e,
-    });
+    return new SluiceError(
+      ErrorCodes.slotInUse,
+      `replication slot ${cfg.slot} is in use by another process.`,
+      {
+        hint: 'Stop the other Sluice (or consumer) using it, or set SLUICE_SLOT to another name.',
+        cause: e,
+      },
+    );
   }
   if (err.code === '42704') {
     return new SluiceError(ErrorCodes.slotMissing, `replication slot ${cfg.slot} does not exist.`, {

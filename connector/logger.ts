@@ -12,11 +12,17 @@ export function createLogger(level: string, opts: { pretty?: boolean } = {}): Lo
     {
       level,
       base: { app: 'sluice' },
-      redact: { paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'creds', '*.creds'], censor: '***' },
+      redact: {
+        paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'creds', '*.creds'],
+        censor: '***',
+      },
       serializers: { err: pino.stdSerializers.err },
     },
     pretty
-      ? pino.transport({ target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l' } })
+      ? pino.transport({
+          target: 'pino-pretty',
+          options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l' },
+        })
       : pino.destination({ dest: 2, sync: false }),
   );
 }

@@ -44,7 +44,10 @@ export async function collectStatus(cfg: Config, nc: NatsConnection): Promise<St
   const kv = await openSnapshotBucket(nc, cfg.prefix, cfg.streams.replicas);
   const snapshots = (await listSnapshots(kv)).map((s) => ({
     ...s,
-    etaSec: s.status === 'running' && s.rate > 0 ? Math.max(0, Math.round((s.rowsTotal - s.rowsDone) / s.rate)) : null,
+    etaSec:
+      s.status === 'running' && s.rate > 0
+        ? Math.max(0, Math.round((s.rowsTotal - s.rowsDone) / s.rate))
+        : null,
   }));
   return { source: cfg.source!, slot, streams, snapshots };
 }

@@ -2,7 +2,7 @@
  * Subjects and stream names of the event contract (see DESIGN.md, "Event contract").
  * Pure functions: the connector builds subjects with them and consumers parse them.
  */
-import { decodeName, encodeName, NO_KEY_TOKEN } from './keys.js';
+import { decodeName, encodeName } from './keys.js';
 
 /** Change operations as they appear in delta subjects and event data. */
 export const Ops = { insert: 'insert', update: 'update', delete: 'delete', truncate: 'truncate' } as const;
@@ -42,8 +42,14 @@ export function factSubject(prefix: string, schema: string, table: string, keyTo
   return `${factTableSubject(prefix, schema, table)}.${keyToken}`;
 }
 
-/** `<P>.delta.<schema>.<table>.<op>.<key>`; a truncate uses {@link NO_KEY_TOKEN}. */
-export function deltaSubject(prefix: string, schema: string, table: string, op: Op, keyToken: string): string {
+/** `<P>.delta.<schema>.<table>.<op>.<key>`; events without a key use NO_KEY_TOKEN (keys.ts). */
+export function deltaSubject(
+  prefix: string,
+  schema: string,
+  table: string,
+  op: Op,
+  keyToken: string,
+): string {
   return `${prefix}.delta.${encodeName(schema)}.${encodeName(table)}.${op}.${keyToken}`;
 }
 

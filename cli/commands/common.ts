@@ -10,7 +10,12 @@ export function parseOptions<T extends ParseArgsConfig['options']>(
   allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args: argv, options: { ...options, config: { type: 'string' } }, allowPositionals, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { ...options, config: { type: 'string' } },
+      allowPositionals,
+      strict: true,
+    });
   } catch (e) {
     throw new SluiceError(ErrorCodes.config, (e as Error).message.replace(/\.$/, '') + '.', {
       hint: 'Run "sluice help" for the options.',

@@ -95,7 +95,13 @@ interface OpenTx {
 
 type Change =
   | { kind: 'insert'; t: TableInfo; newRow: (string | undefined)[] }
-  | { kind: 'update'; t: TableInfo; newRow: (string | undefined)[]; oldRow: Row | null; oldKey: string[] | null }
+  | {
+      kind: 'update';
+      t: TableInfo;
+      newRow: (string | undefined)[];
+      oldRow: Row | null;
+      oldKey: string[] | null;
+    }
   | { kind: 'delete'; t: TableInfo; oldRow: Row | null; keyRow: (string | undefined)[] };
 
 export class ChangeProcessor {
@@ -209,9 +215,7 @@ export class ChangeProcessor {
     return out;
   }
 
-  #change(
-    msg: Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' }>,
-  ): void | Promise<void> {
+  #change(msg: Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' }>): void | Promise<void> {
     const t = this.#tableOf(msg.relationId);
     let c: Change;
     if (msg.tag === 'insert') {
@@ -267,10 +271,16 @@ export class ChangeProcessor {
         // Not in the cache: read the latest fact. Only when this change's fact is not yet stored,
         // because only then is the stored fact the state right before this change.
         this.stats.fetches++;
-        return this.#o.facts.lastFact(subject).then((text) => this.#emit(c, subject, this.#rowFromFact(t, text)));
+        return this.#o.facts
+          .lastFact(subject)
+          .then((text) => this.#emit(c, subject, this.#rowFromFact(t, text)));
       }
     }
-    return this.#emit(c, subject, prev ?? (c.kind === 'update' || c.kind === 'delete' ? c.oldRow : null) ?? null);
+    return this.#emit(
+      c,
+      subject,
+      prev ?? (c.kind === 'update' || c.kind === 'delete' ? c.oldRow : null) ?? null,
+    );
   }
 
   /** Recovers a row (fragments in column order) from a stored fact; null when deleted or absent. */
@@ -614,7 +624,12 @@ export class ChangeProcessor {
         this.#head(tx, t, keyToken, version, 'fact') +
         `{"table":${t.nameJson},"key":${keyObj},"op":"snapshot","deleted":false,"row":${this.#rowJson(t, row)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`;
       const last = r === rows.length - 1 && onLastAck ? () => onLastAck() : null;
-      this.#o.sink.publishChange(tx.ticket, null, { subject, id: this.#idPrefix + version + ':fact', body }, last);
+      this.#o.sink.publishChange(
+        tx.ticket,
+        null,
+        { subject, id: this.#idPrefix + version + ':fact', body },
+        last,
+      );
       n++;
     }
     return n;

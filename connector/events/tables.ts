@@ -66,8 +66,14 @@ export async function describeRelation(
   const { identity, notNull } = await catalog.describe(rel.relationId);
   const columns: ColumnInfo[] = rel.columns.map((c) => {
     const type = types.get(c.typeOid);
-    if (!type) throw new Error(`type ${c.typeOid} of ${rel.schema}.${rel.table}.${c.name} not found in the catalog`);
-    return { name: c.name, typeOid: c.typeOid, mapper: mapperFor(type), member: JSON.stringify(c.name) + ':' };
+    if (!type)
+      throw new Error(`type ${c.typeOid} of ${rel.schema}.${rel.table}.${c.name} not found in the catalog`);
+    return {
+      name: c.name,
+      typeOid: c.typeOid,
+      mapper: mapperFor(type),
+      member: JSON.stringify(c.name) + ':',
+    };
   });
   // The replica-identity flags of the Relation message are the key as of this WAL position; with
   // REPLICA IDENTITY FULL every column is flagged, so the primary key comes from the catalog.
@@ -93,7 +99,8 @@ export async function describeRelation(
     .slice(0, 16);
   const schemaVersion = await registry.resolve(name, fingerprint, rowSchema, lsn);
   const factPrefix = factTableSubject(prefix, rel.schema, rel.table) + '.';
-  const dp = (op: 'insert' | 'update' | 'delete' | 'truncate') => deltaSubject(prefix, rel.schema, rel.table, op, '');
+  const dp = (op: 'insert' | 'update' | 'delete' | 'truncate') =>
+    deltaSubject(prefix, rel.schema, rel.table, op, '');
   return {
     relationId: rel.relationId,
     schema: rel.schema,
@@ -105,7 +112,12 @@ export async function describeRelation(
     keyIdx,
     schemaVersion,
     factPrefix,
-    deltaPrefix: { insert: dp('insert'), update: dp('update'), delete: dp('delete'), truncate: dp('truncate') },
+    deltaPrefix: {
+      insert: dp('insert'),
+      update: dp('update'),
+      delete: dp('delete'),
+      truncate: dp('truncate'),
+    },
     dataschema: `urn:sluice:schema:${encodeName(rel.schema)}.${encodeName(rel.table)}:${schemaVersion}`,
     rowSchema,
   };

@@ -85,7 +85,9 @@ export class Metrics {
       ...[...this.snapshots].map(([table, s]) => `sluice_snapshot_rows_done{table="${table}"} ${s.done}`),
       '# HELP sluice_snapshot_rows_estimated Estimated rows of the table snapshot.',
       '# TYPE sluice_snapshot_rows_estimated gauge',
-      ...[...this.snapshots].map(([table, s]) => `sluice_snapshot_rows_estimated{table="${table}"} ${s.total}`),
+      ...[...this.snapshots].map(
+        ([table, s]) => `sluice_snapshot_rows_estimated{table="${table}"} ${s.total}`,
+      ),
     ];
     return lines.join('\n') + '\n';
   }

@@ -8,7 +8,12 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from './metrics.js';
 import { connectSql, slotInfo } from '../source/setup.js';
 
-export function startStatusPoller(cfg: Config, metrics: Metrics, log: Logger, intervalMs = 5000): { stop(): void } {
+export function startStatusPoller(
+  cfg: Config,
+  metrics: Metrics,
+  log: Logger,
+  intervalMs = 5000,
+): { stop(): void } {
   let client: pg.Client | null = null;
   let stopped = false;
   const tick = async () => {

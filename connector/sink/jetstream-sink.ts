@@ -144,7 +144,8 @@ export class JetStreamSink {
   /** Resolves when there is room in the window; undefined (no promise) when there is room now. */
   capacity(): Promise<void> | undefined {
     if (this.#failed) return Promise.reject(this.#failed);
-    if (this.#inFlight < this.#o.maxInFlight && this.#inFlightBytes < this.#o.maxInFlightBytes) return undefined;
+    if (this.#inFlight < this.#o.maxInFlight && this.#inFlightBytes < this.#o.maxInFlightBytes)
+      return undefined;
     return new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
@@ -255,7 +256,11 @@ export class JetStreamSink {
     if (!p) return; // an ack of a message from before a failure: ignore
     this.#pending.delete(id);
     const text = msg.data.length > 0 ? DEC.decode(msg.data) : '';
-    let ack: { seq?: number; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } };
+    let ack: {
+      seq?: number;
+      duplicate?: boolean;
+      error?: { code: number; err_code?: number; description: string };
+    };
     if (text === '') {
       // No body: a status message, e.g. 503 "no responders" when the stream does not exist.
       const code = msg.headers?.code ?? 0;
@@ -324,7 +329,11 @@ export class JetStreamSink {
   }
 
   #wake(): void {
-    if (this.#waiters.length && this.#inFlight < this.#o.maxInFlight && this.#inFlightBytes < this.#o.maxInFlightBytes) {
+    if (
+      this.#waiters.length &&
+      this.#inFlight < this.#o.maxInFlight &&
+      this.#inFlightBytes < this.#o.maxInFlightBytes
+    ) {
       const w = this.#waiters;
       this.#waiters = [];
       for (const f of w) f.resolve();

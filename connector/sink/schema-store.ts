@@ -50,12 +50,20 @@ export class KvSchemaRegistry implements SchemaRegistry {
     const key = schemaKey(table);
     for (;;) {
       const entry = await this.#kv.get(key);
-      const versions: StoredSchemaVersion[] = entry && entry.length ? (entry.json() as StoredSchemaVersion[]) : [];
+      const versions: StoredSchemaVersion[] =
+        entry && entry.length ? (entry.json() as StoredSchemaVersion[]) : [];
       const last = versions[versions.length - 1];
       if (last && last.fingerprint === fingerprint) return last.version;
-      const earlier = [...versions].reverse().find((v) => v.fingerprint === fingerprint && BigInt(v.since) <= lsn);
+      const earlier = [...versions]
+        .reverse()
+        .find((v) => v.fingerprint === fingerprint && BigInt(v.since) <= lsn);
       if (earlier && lsn !== 0n) return earlier.version;
-      const next: StoredSchemaVersion = { version: (last?.version ?? 0) + 1, fingerprint, since: lsn.toString(), schema };
+      const next: StoredSchemaVersion = {
+        version: (last?.version ?? 0) + 1,
+        fingerprint,
+        since: lsn.toString(),
+        schema,
+      };
       const value = JSON.stringify([...versions, next]);
       try {
         if (entry && entry.length) await this.#kv.update(key, value, entry.revision);

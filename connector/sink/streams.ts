@@ -74,7 +74,11 @@ export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Log
       }
       if (desired.max_msgs_per_subject && info.config.max_msgs_per_subject !== desired.max_msgs_per_subject) {
         log.warn(
-          { stream: desired.name, have: info.config.max_msgs_per_subject, want: desired.max_msgs_per_subject },
+          {
+            stream: desired.name,
+            have: info.config.max_msgs_per_subject,
+            want: desired.max_msgs_per_subject,
+          },
           'stream exists with another max_msgs_per_subject; leaving it as it is',
         );
       }
@@ -111,7 +115,11 @@ export async function streamState(jsm: JetStreamManager, stream: string): Promis
 }
 
 /** The stored text of the latest fact on a subject (leader-consistent read), or null. */
-export async function lastFact(jsm: JetStreamManager, stream: string, subject: string): Promise<string | null> {
+export async function lastFact(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+): Promise<string | null> {
   const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
   return msg ? msg.string() : null;
 }
@@ -123,7 +131,12 @@ export async function lastSeqOf(jsm: JetStreamManager, stream: string, subject: 
 }
 
 /** Removes every message matching `filter` below sequence `seq` (the TRUNCATE of a table's facts). */
-export async function purgeBelow(jsm: JetStreamManager, stream: string, filter: string, seq: number): Promise<number> {
+export async function purgeBelow(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  seq: number,
+): Promise<number> {
   const r = await jsm.streams.purge(stream, { filter, seq });
   return r.purged;
 }

@@ -229,7 +229,9 @@ export class Snapshotter {
     const row = r.rows[0];
     if (!row) return null;
     const oid = Number(row.oid);
-    const known = this.#processor ? [...this.#processor.tables()].find((t) => t.relationId === oid) : undefined;
+    const known = this.#processor
+      ? [...this.#processor.tables()].find((t) => t.relationId === oid)
+      : undefined;
     if (known) return known;
     const cols = await sql.query(
       `SELECT attname, atttypid::int8 AS typ, atttypmod AS mod FROM pg_attribute
@@ -264,8 +266,14 @@ export class Snapshotter {
     const info = await this.#tableInfo(sql, state.table);
     const kv = this.#kv!;
     if (!info || info.keyIdx.length === 0) {
-      this.#log.warn({ table: state.table }, `cannot snapshot ${state.table}: it no longer exists or has no identity`);
-      await kv.put(snapshotKey(state.table), JSON.stringify({ ...state, status: 'done', finishedAt: new Date().toISOString() }));
+      this.#log.warn(
+        { table: state.table },
+        `cannot snapshot ${state.table}: it no longer exists or has no identity`,
+      );
+      await kv.put(
+        snapshotKey(state.table),
+        JSON.stringify({ ...state, status: 'done', finishedAt: new Date().toISOString() }),
+      );
       return;
     }
     const cfg = this.#d.cfg;
@@ -275,13 +283,23 @@ export class Snapshotter {
     const keyTypes = await sql.query(
       `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1 AND attname = ANY($2::text[])
         ORDER BY attnum`,
-      [t.relationId, `{${t.keyIdx.map((i) => '"' + t.columns[i]!.name.replace(/(["\\])/g, '\\$1') + '"').join(',')}}`],
+      [
+        t.relationId,
+        `{${t.keyIdx.map((i) => '"' + t.columns[i]!.name.replace(/(["\\])/g, '\\$1') + '"').join(',')}}`,
+      ],
     );
     const casts = keyTypes.rows.map((r) => r.t as string);
     const from = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-    const est = await sql.query(`SELECT GREATEST(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = $1`, [t.relationId]);
+    const est = await sql.query(`SELECT GREATEST(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = $1`, [
+      t.relationId,
+    ]);
     const started = state.startedAt ?? new Date().toISOString();
-    let s: SnapshotState = { ...state, status: 'running', startedAt: started, rowsTotal: Number(est.rows[0]?.n ?? 0) };
+    let s: SnapshotState = {
+      ...state,
+      status: 'running',
+      startedAt: started,
+      rowsTotal: Number(est.rows[0]?.n ?? 0),
+    };
     await kv.put(snapshotKey(t.name), JSON.stringify(s));
     this.#log.info({ table: t.name, resumeAfter: s.lastKey, rowsDone: s.rowsDone }, 'snapshot running');
     this.#d.metrics.snapshotActive = 1;
@@ -299,7 +317,18 @@ export class Snapshotter {
         resolve = res;
         reject = rej;
       });
-      const chunk: Chunk = { id, table: t, rows: null, lastKey: null, changed: new Set(), truncated: false, open: false, done, resolve, reject };
+      const chunk: Chunk = {
+        id,
+        table: t,
+        rows: null,
+        lastKey: null,
+        changed: new Set(),
+        truncated: false,
+        open: false,
+        done,
+        resolve,
+        reject,
+      };
       this.#chunk = chunk;
       await emitWatermark(sql, id, 'low');
       const r = await sql.query({
@@ -318,10 +347,17 @@ export class Snapshotter {
         ...s,
         lastKey: chunk.lastKey ?? s.lastKey,
         rowsDone: s.rowsDone + raw.length,
-        rate: Math.round(((s.rowsDone + raw.length - doneAtStart) * 1000) / Math.max(1, Date.now() - runStart)),
+        rate: Math.round(
+          ((s.rowsDone + raw.length - doneAtStart) * 1000) / Math.max(1, Date.now() - runStart),
+        ),
       };
       if (raw.length < cfg.snapshotChunkSize) {
-        s = { ...s, status: 'done', finishedAt: new Date().toISOString(), rowsTotal: Math.max(s.rowsTotal, s.rowsDone) };
+        s = {
+          ...s,
+          status: 'done',
+          finishedAt: new Date().toISOString(),
+          rowsTotal: Math.max(s.rowsTotal, s.rowsDone),
+        };
       }
       await kv.put(snapshotKey(t.name), JSON.stringify(s));
       this.#d.metrics.snapshotProgress(t.name, s.rowsDone, s.rowsTotal, s.rate);
@@ -345,7 +381,10 @@ function keyTokenOf(t: TableInfo, row: readonly string[]): string {
 }
 
 async function emitWatermark(sql: pg.Client, chunk: string, w: 'low' | 'high'): Promise<void> {
-  await sql.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [WATERMARK_PREFIX, JSON.stringify({ chunk, w })]);
+  await sql.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [
+    WATERMARK_PREFIX,
+    JSON.stringify({ chunk, w }),
+  ]);
 }
 
 function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {

@@ -46,9 +46,18 @@ class W {
 describe('pgoutput decoder', () => {
   it('decodes begin and commit with bigint LSNs', () => {
     const begin = new W().u8(0x42).u64(0x1_0000_00a0n).u64(10n).i32(771).done();
-    expect(decodePgoutput(begin)).toEqual({ tag: 'begin', finalLsn: 0x1_0000_00a0n, commitTime: 10n, xid: 771 });
+    expect(decodePgoutput(begin)).toEqual({
+      tag: 'begin',
+      finalLsn: 0x1_0000_00a0n,
+      commitTime: 10n,
+      xid: 771,
+    });
     const commit = new W().u8(0x43).u8(0).u64(0x1_0000_00a0n).u64(0x1_0000_00d0n).u64(11n).done();
-    expect(decodePgoutput(commit)).toMatchObject({ tag: 'commit', commitLsn: 0x1_0000_00a0n, endLsn: 0x1_0000_00d0n });
+    expect(decodePgoutput(commit)).toMatchObject({
+      tag: 'commit',
+      commitLsn: 0x1_0000_00a0n,
+      endLsn: 0x1_0000_00d0n,
+    });
   });
 
   it('decodes a relation with key flags', () => {
@@ -111,9 +120,19 @@ describe('pgoutput decoder', () => {
     const del = new W().u8(0x44).i32(7).u8(0x4f).i16(1).text('x').done();
     expect(decodePgoutput(del)).toEqual({ tag: 'delete', relationId: 7, keyTuple: null, oldTuple: ['x'] });
     const tr = new W().u8(0x54).i32(2).u8(3).i32(7).i32(8).done();
-    expect(decodePgoutput(tr)).toEqual({ tag: 'truncate', relationIds: [7, 8], cascade: true, restartIdentity: true });
+    expect(decodePgoutput(tr)).toEqual({
+      tag: 'truncate',
+      relationIds: [7, 8],
+      cascade: true,
+      restartIdentity: true,
+    });
     const msg = new W().u8(0x4d).u8(1).u64(5n).str('sluice').i32(2).raw(Buffer.from('{}')).done();
-    expect(decodePgoutput(msg)).toMatchObject({ tag: 'message', transactional: true, lsn: 5n, prefix: 'sluice' });
+    expect(decodePgoutput(msg)).toMatchObject({
+      tag: 'message',
+      transactional: true,
+      lsn: 5n,
+      prefix: 'sluice',
+    });
   });
 
   it('rejects unknown message types', () => {

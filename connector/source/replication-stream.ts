@@ -131,7 +131,9 @@ export class ReplicationStream {
    */
   confirm(lsn: bigint): void {
     if (lsn < this.#confirmed) {
-      throw new Error(`confirmed position would move backwards: ${formatLsn(lsn)} < ${formatLsn(this.#confirmed)}`);
+      throw new Error(
+        `confirmed position would move backwards: ${formatLsn(lsn)} < ${formatLsn(this.#confirmed)}`,
+      );
     }
     this.#confirmed = lsn;
   }
@@ -191,7 +193,10 @@ export class ReplicationStream {
     } catch {
       /* the socket may already be gone */
     }
-    await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await Promise.race([
+      client.end().catch(() => undefined),
+      new Promise((r) => setTimeout(r, 2000).unref()),
+    ]);
     connection?.stream.destroy();
   }
 }

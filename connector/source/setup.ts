@@ -46,7 +46,12 @@ export function explainPgError(e: unknown, url: string): SluiceError | Error {
   } catch {
     /* keep the generic name */
   }
-  if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH') {
+  if (
+    err.code === 'ECONNREFUSED' ||
+    err.code === 'ENOTFOUND' ||
+    err.code === 'ETIMEDOUT' ||
+    err.code === 'EHOSTUNREACH'
+  ) {
     return new SluiceError(ErrorCodes.postgresUnreachable, `cannot reach ${where} (${err.code}).`, {
       hint: 'Check SLUICE_DATABASE_URL and that the server is running and accepts TCP connections.',
       cause: e,
@@ -113,9 +118,13 @@ export async function serverFacts(c: pg.Client): Promise<ServerFacts> {
 /** Throws the first problem that stops Sluice from running, as one sentence with the fix. */
 export function checkServer(f: ServerFacts): void {
   if (f.versionNum < 140000) {
-    throw new SluiceError(ErrorCodes.pgVersion, `PostgreSQL ${f.version} is too old: Sluice needs 14 or newer.`, {
-      hint: 'Upgrade the server (pgoutput logical messages need PostgreSQL 14).',
-    });
+    throw new SluiceError(
+      ErrorCodes.pgVersion,
+      `PostgreSQL ${f.version} is too old: Sluice needs 14 or newer.`,
+      {
+        hint: 'Upgrade the server (pgoutput logical messages need PostgreSQL 14).',
+      },
+    );
   }
   if (f.walLevel !== 'logical') {
     throw new SluiceError(ErrorCodes.walLevel, `wal_level is ${f.walLevel}, but Sluice needs logical.`, {
@@ -144,7 +153,11 @@ export interface TableRow {
 
 /** Whether updates and deletes of the table can be published without failing. */
 export function hasUsableIdentity(t: TableRow): boolean {
-  return t.replident === 'f' || (t.replident === 'd' && t.hasPrimaryKey) || (t.replident === 'i' && t.hasIdentityIndex);
+  return (
+    t.replident === 'f' ||
+    (t.replident === 'd' && t.hasPrimaryKey) ||
+    (t.replident === 'i' && t.hasIdentityIndex)
+  );
 }
 
 /** User tables (ordinary and partitioned roots; not partitions) matching the patterns. */
@@ -314,7 +327,11 @@ export async function slotInfo(c: pg.Client, slot: string): Promise<SlotInfo | n
 }
 
 /** Creates the slot if missing; explains a slot that belongs to something else or is in use. */
-export async function ensureSlot(c: pg.Client, slot: string, database: string): Promise<{ created: boolean }> {
+export async function ensureSlot(
+  c: pg.Client,
+  slot: string,
+  database: string,
+): Promise<{ created: boolean }> {
   const info = await slotInfo(c, slot);
   if (info) {
     if (info.plugin !== 'pgoutput' || info.database !== database) {
@@ -325,9 +342,13 @@ export async function ensureSlot(c: pg.Client, slot: string, database: string): 
       );
     }
     if (info.active) {
-      throw new SluiceError(ErrorCodes.slotInUse, `replication slot ${slot} is in use by process ${info.activePid}.`, {
-        hint: 'Another Sluice (or another consumer) is streaming from it: stop it, or set SLUICE_SLOT to another name.',
-      });
+      throw new SluiceError(
+        ErrorCodes.slotInUse,
+        `replication slot ${slot} is in use by process ${info.activePid}.`,
+        {
+          hint: 'Another Sluice (or another consumer) is streaming from it: stop it, or set SLUICE_SLOT to another name.',
+        },
+      );
     }
     return { created: false };
   }
@@ -336,10 +357,14 @@ export async function ensureSlot(c: pg.Client, slot: string, database: string): 
   } catch (e) {
     const err = e as { code?: string; message?: string };
     if (err.code === '53400') {
-      throw new SluiceError(ErrorCodes.slotInUse, `PostgreSQL has no free replication slot: ${err.message}.`, {
-        hint: 'Raise max_replication_slots (restart needed) or drop an unused slot.',
-        cause: e,
-      });
+      throw new SluiceError(
+        ErrorCodes.slotInUse,
+        `PostgreSQL has no free replication slot: ${err.message}.`,
+        {
+          hint: 'Raise max_replication_slots (restart needed) or drop an unused slot.',
+          cause: e,
+        },
+      );
     }
     throw explainPrivilege(e, `create replication slot ${slot}`);
   }
@@ -368,9 +393,7 @@ export function pgCatalog(c: pg.Client): Catalog {
       const bool = (v: unknown) => v === true || v === 't';
       const rows = r.rows as { attname: string; attnotnull: unknown; in_pk: unknown; in_ri: unknown }[];
       const hasPk = rows.some((x) => bool(x.in_pk));
-      const identity = rows
-        .filter((x) => (hasPk ? bool(x.in_pk) : bool(x.in_ri)))
-        .map((x) => x.attname); // column order, like the key flags of a Relation message
+      const identity = rows.filter((x) => (hasPk ? bool(x.in_pk) : bool(x.in_ri))).map((x) => x.attname); // column order, like the key flags of a Relation message
       return { identity, notNull: new Set(rows.filter((x) => bool(x.attnotnull)).map((x) => x.attname)) };
     },
   };

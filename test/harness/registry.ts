@@ -23,7 +23,7 @@ import { HarnessError, HarnessErrorCode, describeError } from './errors.js';
 export interface TrackedProcess {
   /** Process id of the server (the postmaster, the nats-server). */
   pid: number;
-  /** Human-readable name for messages, e.g. "PostgreSQL 17 on port 40123". */
+  /** Human-readable name for messages, e.g. "PostgreSQL 17", "nats-server n2". */
   label: string;
   /** Processes whose working directory lies inside this dir belong to the server (PostgreSQL backends). */
   scopeDir: string;

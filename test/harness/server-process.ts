@@ -13,7 +13,7 @@ export interface RunAs {
 
 /** How to spawn one server process. */
 export interface ServerProcessOptions {
-  /** Human-readable name for messages, e.g. "PostgreSQL 17 on port 40123". */
+  /** Human-readable name for messages, e.g. "PostgreSQL 17", "nats-server n2". */
   label: string;
   /** Absolute path of the server binary. */
   command: string;

@@ -22,7 +22,9 @@ afterAll(async () => {
 describe('connector: insert, update, delete, truncate', () => {
   it('turns every committed change into a fact and a delta, in commit order', async () => {
     const c = env.startConnector({ SLUICE_SNAPSHOT: 'never' });
-    await eventually(() => c.connector.status.state === 'streaming' || Promise.reject(new Error('not streaming')));
+    await eventually(
+      () => c.connector.status.state === 'streaming' || Promise.reject(new Error('not streaming')),
+    );
     await env.sql(`INSERT INTO items VALUES (1, 'apple', 3, NULL), (2, 'pear', 5, 'ripe')`);
     await env.sql(`UPDATE items SET qty = 4 WHERE id = 1`);
     await env.sql(`DELETE FROM items WHERE id = 2`);
@@ -47,7 +49,12 @@ describe('connector: insert, update, delete, truncate', () => {
     const upd = (changeDeltas[2]!.data as { data: DeltaLike }).data;
     expect(upd.changes).toEqual({ qty: { old: 3, new: 4 } });
     const del = (changeDeltas[3]!.data as { data: DeltaLike }).data;
-    expect(del.changes).toEqual({ id: { old: 2 }, name: { old: 'pear' }, qty: { old: 5 }, note: { old: 'ripe' } });
+    expect(del.changes).toEqual({
+      id: { old: 2 },
+      name: { old: 'pear' },
+      qty: { old: 5 },
+      note: { old: 'ripe' },
+    });
     // versions rise strictly in stream order
     const versions = changeDeltas.map((m) => (m.data as { data: DeltaLike }).data.version);
     expect([...versions].sort()).toEqual(versions);
@@ -63,15 +70,25 @@ describe('connector: insert, update, delete, truncate', () => {
     expect(live.get('cdc.fact.public.items.1')?.row).toEqual({ id: 1, name: 'apple', qty: 4, note: null });
     expect(live.has('cdc.fact.public.items.2')).toBe(false);
     const deleted = facts.find((m) => m.subject === 'cdc.fact.public.items.2')!.data as { data: FactLike };
-    expect(deleted.data).toMatchObject({ deleted: true, op: 'delete', row: { id: 2, name: 'pear', qty: 5, note: 'ripe' } });
-    expect(live.get(`cdc.fact.public.pairs.${encodeKey([1, 'x y'])}`)?.row).toEqual({ a: 1, b: 'x y', v: 'v2' });
+    expect(deleted.data).toMatchObject({
+      deleted: true,
+      op: 'delete',
+      row: { id: 2, name: 'pear', qty: 5, note: 'ripe' },
+    });
+    expect(live.get(`cdc.fact.public.pairs.${encodeKey([1, 'x y'])}`)?.row).toEqual({
+      a: 1,
+      b: 'x y',
+      v: 'v2',
+    });
     // no facts for the table without identity
     expect(facts.some((m) => m.subject.includes('.log.'))).toBe(false);
 
     // the transaction marker counts the events of its transaction
     const markers = await waitForDeltas(env, 5, 'cdc.tx.*');
     for (const m of markers) TxMarkerEvent.parse(m.data);
-    const pairsTx = markers.map((m) => (m.data as { data: { tables: Record<string, number>; events: number } }).data);
+    const pairsTx = markers.map(
+      (m) => (m.data as { data: { tables: Record<string, number>; events: number } }).data,
+    );
     expect(pairsTx).toContainEqual(expect.objectContaining({ events: 2, tables: { 'public.pairs': 2 } }));
 
     // TRUNCATE: a delta and a fact marker; the table's facts are purged below the marker

@@ -27,7 +27,10 @@ export interface SluiceEnv {
   nc: NatsConnection;
   env: Record<string, string>;
   config(extra?: Record<string, string>): Config;
-  sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   /** Starts the connector in this process. */
   startConnector(extra?: Record<string, string>): RunningConnector;
   /** Starts `sluice run` as a child process. */
@@ -79,7 +82,9 @@ export async function startEnv(opts: { pgVersion?: 15 | 17 } = {}): Promise<Slui
     sql: (text, params) => pool.query(text, params),
     startConnector(extra = {}) {
       const cfg = self.config(extra);
-      const log = process.env.SLUICE_TEST_LOG ? createLogger(process.env.SLUICE_TEST_LOG, { pretty: false }) : silentLogger();
+      const log = process.env.SLUICE_TEST_LOG
+        ? createLogger(process.env.SLUICE_TEST_LOG, { pretty: false })
+        : silentLogger();
       const connector = new Connector(cfg, log);
       const abort = new AbortController();
       const done = connector.run(abort.signal);
@@ -162,7 +167,11 @@ export interface DeltaLike {
 }
 
 /** Waits until the deltas stream holds at least `n` messages matching `filter`. */
-export async function waitForDeltas(env: SluiceEnv, n: number, filter = 'cdc.delta.>'): Promise<StreamMessage[]> {
+export async function waitForDeltas(
+  env: SluiceEnv,
+  n: number,
+  filter = 'cdc.delta.>',
+): Promise<StreamMessage[]> {
   return eventually(
     async () => {
       const msgs = (await env.deltas()).filter((m) => subjectMatches(filter, m.subject));

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHOP_TABLES, createShop, dropShop } from '../../examples/shop/schema.js';
 import { seedShop, type SeedStats } from '../../examples/shop/seed.js';
 import { OP_KINDS, runTraffic } from '../../examples/shop/traffic.js';
-import { startPostgres, type PostgresServer } from '../harness/index.js';
+import { eventually, startPostgres, type PostgresServer } from '../harness/index.js';
 
 const SEED = { customers: 2000, products: 200, orders: 1000, seed: 42 };
 
@@ -152,5 +152,25 @@ describe('example shop', () => {
     expect(after.orders! - before.orders!).toBe(k.placeOrder - k.deleteOrder);
     expect(after.payments! - before.payments!).toBe(k.payOrder);
     expect(after.customers! - before.customers!).toBe(k.newCustomer);
+  });
+
+  it('keeps going through a PostgreSQL restart, reconnecting', async () => {
+    const controller = new AbortController();
+    let latest = { ops: 0, errors: 0 };
+    const traffic = runTraffic(shopUrl, {
+      rate: 300,
+      durationSec: 60,
+      signal: controller.signal,
+      onProgress: (s) => (latest = s),
+    });
+    await eventually(() => latest.ops > 50, { message: 'traffic before the restart' });
+    await server.restart();
+    const opsAfterRestart = latest.ops;
+    await eventually(() => latest.ops > opsAfterRestart + 100, { message: 'traffic after the restart' });
+    controller.abort();
+    const stats = await traffic;
+    expect(stats.ops).toBeGreaterThan(opsAfterRestart + 100);
+    // Only the transactions cut off by the shutdown fail; the generator itself does not.
+    expect(stats.errors).toBeLessThanOrEqual(4);
   });
 });

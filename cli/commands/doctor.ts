@@ -1,0 +1,156 @@
+/**
+ * `sluice doctor`: checks the source database and NATS and prints, for each problem, what to fix.
+ * Exit code 0 when Sluice can run, 1 otherwise.
+ */
+import { connect } from '@nats-io/transport-node';
+import { describeError } from '../../connector/errors.js';
+import {
+  checkServer,
+  connectSql,
+  hasUsableIdentity,
+  listTables,
+  serverFacts,
+  slotInfo,
+} from '../../connector/source/setup.js';
+import { manager } from '../../connector/sink/streams.js';
+import { configFrom, parseOptions, print } from './common.js';
+import { redactUrl } from '../../connector/errors.js';
+
+interface Check {
+  ok: boolean | 'warn';
+  what: string;
+  fix?: string;
+}
+
+export async function doctorCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { json: { type: 'boolean' } });
+  const cfg = configFrom(values);
+  const checks: Check[] = [];
+  const add = (c: Check) => checks.push(c);
+
+  // PostgreSQL
+  let sql;
+  try {
+    sql = await connectSql(cfg.databaseUrl, 'sluice-doctor');
+    add({ ok: true, what: `connected to PostgreSQL at ${redactUrl(cfg.databaseUrl)}` });
+  } catch (e) {
+    add({ ok: false, what: describeError(e) });
+  }
+  let widestRow = 0;
+  if (sql) {
+    try {
+      const f = await serverFacts(sql);
+      add({
+        ok: f.versionNum >= 140000,
+        what: `PostgreSQL ${f.version}`,
+        fix: 'Sluice needs PostgreSQL 14 or newer.',
+      });
+      add({
+        ok: f.walLevel === 'logical',
+        what: `wal_level = ${f.walLevel}`,
+        fix: "ALTER SYSTEM SET wal_level = 'logical'; then restart PostgreSQL.",
+      });
+      const slot = await slotInfo(sql, cfg.slot);
+      const free = f.maxReplicationSlots - f.usedSlots;
+      add({
+        ok: slot !== null || free > 0,
+        what: `replication slots: ${f.usedSlots} of ${f.maxReplicationSlots} used${slot ? `, "${cfg.slot}" exists (${slot.active ? 'active' : 'inactive'}, lag ${slot.lagBytes ?? 0} bytes)` : ''}`,
+        fix: 'Raise max_replication_slots (restart needed) or drop an unused slot.',
+      });
+      add({
+        ok: f.maxWalSenders > 0,
+        what: `max_wal_senders = ${f.maxWalSenders}`,
+        fix: 'Set max_wal_senders ≥ 1.',
+      });
+      add({
+        ok: f.isSuperuser || f.canReplicate,
+        what: `role ${f.user}: ${f.isSuperuser ? 'superuser' : f.canReplicate ? 'REPLICATION' : 'no REPLICATION privilege'}`,
+        fix: `ALTER ROLE ${f.user} WITH REPLICATION;`,
+      });
+      add({
+        ok: f.isSuperuser || f.canCreateInDb ? true : 'warn',
+        what: `CREATE on database ${f.database}: ${f.isSuperuser || f.canCreateInDb ? 'yes' : 'no'}`,
+        fix: `GRANT CREATE ON DATABASE ${f.database} TO ${f.user}; (or create the publications yourself)`,
+      });
+      try {
+        checkServer(f);
+      } catch {
+        /* already reported above */
+      }
+      const tables = await listTables(sql, cfg.tables);
+      add({
+        ok: tables.length > 0 ? true : 'warn',
+        what: `${tables.length} tables match ${cfg.tables.join(', ')}`,
+      });
+      for (const t of tables) {
+        const name = `${t.schema}.${t.table}`;
+        if (!hasUsableIdentity(t)) {
+          add({
+            ok: 'warn',
+            what: `${name}: no primary key or replica identity — inserts become deltas only, no facts; updates/deletes are not captured (and never fail)`,
+            fix: `ALTER TABLE ${name} ADD PRIMARY KEY (...); or ALTER TABLE ${name} REPLICA IDENTITY FULL;`,
+          });
+        } else if (!t.owned && !f.isSuperuser) {
+          add({
+            ok: 'warn',
+            what: `${name}: not owned by ${f.user}, so Sluice cannot add it to its publication`,
+            fix: `Run Sluice as the table owner, or ALTER PUBLICATION ${cfg.publication} ADD TABLE ${name}; as the owner.`,
+          });
+        } else {
+          const ri =
+            { d: 'default (primary key)', f: 'full', i: 'index', n: 'nothing' }[t.replident] ?? t.replident;
+          add({ ok: true, what: `${name}: replica identity ${ri}` });
+        }
+      }
+      const wide = await sql.query(
+        `SELECT n.nspname || '.' || c.relname AS t, s.avg_width, s.max_width FROM (
+           SELECT starelid, sum(stawidth)::int AS avg_width, NULL::int AS max_width FROM pg_statistic GROUP BY starelid) s
+           JOIN pg_class c ON c.oid = s.starelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY s.avg_width DESC LIMIT 1`,
+      );
+      widestRow = Number(wide.rows[0]?.avg_width ?? 0);
+    } catch (e) {
+      add({ ok: false, what: describeError(e) });
+    } finally {
+      await sql.end().catch(() => undefined);
+    }
+  }
+
+  // NATS
+  try {
+    const nc = await connect({ servers: cfg.natsUrl.split(','), timeout: 5000, maxReconnectAttempts: 0 });
+    add({ ok: true, what: `connected to NATS at ${redactUrl(cfg.natsUrl)} (server ${nc.info?.version})` });
+    try {
+      const jsm = await manager(nc);
+      const info = await jsm.getAccountInfo();
+      add({ ok: true, what: `JetStream enabled (storage used ${info.storage} bytes)` });
+    } catch (e) {
+      add({ ok: false, what: describeError(e), fix: 'Start nats-server with -js.' });
+    }
+    const maxPayload = nc.info?.max_payload ?? 0;
+    // An event is roughly twice a row's text (envelope, JSON, deltas carry old and new).
+    add({
+      ok: widestRow * 3 < maxPayload ? true : 'warn',
+      what: `max_payload ${maxPayload} bytes; widest table averages ${widestRow} bytes per row`,
+      fix: 'Rows larger than max_payload are stored by reference (see docs/operations.md); raise max_payload if they are common.',
+    });
+    await nc.close();
+  } catch (e) {
+    add({
+      ok: false,
+      what: `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(e)}`,
+      fix: 'Check SLUICE_NATS_URL and that nats-server runs with -js.',
+    });
+  }
+
+  if (values.json) {
+    print(JSON.stringify(checks, null, 2));
+  } else {
+    for (const c of checks) {
+      const mark = c.ok === true ? 'ok  ' : c.ok === 'warn' ? 'warn' : 'FAIL';
+      print(`${mark}  ${c.what}`);
+      if (c.ok !== true && c.fix) print(`      fix: ${c.fix}`);
+    }
+  }
+  return checks.some((c) => c.ok === false) ? 1 : 0;
+}
