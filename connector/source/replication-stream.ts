@@ -16,7 +16,7 @@ import { formatLsn } from '../../schemas/versions.js';
 
 /** Session settings that fix the text form of values (the type mapping depends on them). */
 export const SESSION_OPTIONS =
-  '-c DateStyle=ISO,MDY -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex';
+  '-c DateStyle=ISO,MDY -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C';
 
 /** What the stream delivers to its consumer. */
 export interface ReplicationHandler {
