@@ -11,11 +11,9 @@ import { ErrorCodes, SluiceError } from './errors.js';
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
-const postgresUrl = z
-  .string()
-  .refine((s) => /^postgres(ql)?:\/\//.test(s), {
-    message: 'expected postgres://user:password@host:port/database',
-  });
+const postgresUrl = z.string().refine((s) => /^postgres(ql)?:\/\//.test(s), {
+  message: 'expected postgres://user:password@host:port/database',
+});
 const natsUrl = z
   .string()
   .refine((s) => s.split(',').every((u) => /^(nats|tls|ws|wss):\/\/[^\s/]+(:\d+)?\/?$/.test(u.trim())), {

@@ -266,7 +266,7 @@ export class ChangeProcessor {
     }
     let prev: Row | null | undefined;
     if (needPrev) {
-      prev = this.#o.cache.get(subject);
+      prev = this.#cached(t, subject);
       if (prev === undefined && !skipFacts) {
         // Not in the cache: read the latest fact. Only when this change's fact is not yet stored,
         // because only then is the stored fact the state right before this change.
@@ -281,6 +281,18 @@ export class ChangeProcessor {
       subject,
       prev ?? (c.kind === 'update' || c.kind === 'delete' ? c.oldRow : null) ?? null,
     );
+  }
+
+  /**
+   * The cached row of an entity in the table's current column order. A row cached under another
+   * layout (DDL since) is re-read by column name; a column it lacks is unknown (undefined).
+   */
+  #cached(t: TableInfo, subject: string): Row | undefined {
+    const e = this.#o.cache.get(subject);
+    if (e === undefined) return undefined;
+    if (e.columns === t.columns) return e.values;
+    const byName = new Map(e.columns.map((c, i) => [c.name, e.values[i]] as const));
+    return t.columns.map((c) => byName.get(c.name)) as string[];
   }
 
   /** Recovers a row (fragments in column order) from a stored fact; null when deleted or absent. */
@@ -380,7 +392,7 @@ export class ChangeProcessor {
     // Cache: the state after this change, when complete; otherwise forget it (read back later).
     if (newRow === null) this.#o.cache.delete(subject);
     else if (newRow.includes(undefined)) this.#o.cache.delete(subject);
-    else this.#o.cache.set(subject, newRow as string[]);
+    else this.#o.cache.set(subject, { columns: t.columns, values: newRow as string[] });
     this.#o.onChange?.(t, keyToken);
     if (skipDelta && skipFact) {
       this.stats.skipped++;
@@ -615,7 +627,7 @@ export class ChangeProcessor {
       const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
       const keyToken = this.#keyToken(t, row);
       const subject = t.factPrefix + keyToken;
-      this.#o.cache.set(subject, row);
+      this.#o.cache.set(subject, { columns: t.columns, values: row });
       // Positions rise, so skipped rows are a prefix: when any row is published, the last one is.
       if (this.#skip(this.#o.lastFact, pos)) continue;
       const version = formatVersion(tx.commitLsn, idx);

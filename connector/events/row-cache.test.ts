@@ -1,26 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { RowCache } from './row-cache.js';
+import { RowCache, type CachedRow } from './row-cache.js';
+
+const columns = [{ name: 'v' }];
+const row = (v: string): CachedRow => ({ columns, values: [v] });
 
 describe('RowCache', () => {
   it('evicts the least recently used entry', () => {
     const c = new RowCache(2);
-    c.set('a', ['1']);
-    c.set('b', ['2']);
-    expect(c.get('a')).toEqual(['1']);
-    c.set('c', ['3']);
+    c.set('a', row('1'));
+    c.set('b', row('2'));
+    expect(c.get('a')).toEqual(row('1'));
+    c.set('c', row('3'));
     expect(c.get('b')).toBeUndefined();
-    expect(c.get('a')).toEqual(['1']);
-    expect(c.get('c')).toEqual(['3']);
+    expect(c.get('a')).toEqual(row('1'));
+    expect(c.get('c')).toEqual(row('3'));
     expect(c.size).toBe(2);
   });
 
   it('drops a table by prefix', () => {
     const c = new RowCache(10);
-    c.set('cdc.fact.public.t.1', ['1']);
-    c.set('cdc.fact.public.t.2', ['2']);
-    c.set('cdc.fact.public.u.1', ['3']);
+    c.set('cdc.fact.public.t.1', row('1'));
+    c.set('cdc.fact.public.t.2', row('2'));
+    c.set('cdc.fact.public.u.1', row('3'));
     c.deletePrefix('cdc.fact.public.t.');
     expect(c.size).toBe(1);
-    expect(c.get('cdc.fact.public.u.1')).toEqual(['3']);
+    expect(c.get('cdc.fact.public.u.1')).toEqual(row('3'));
   });
 });

@@ -8,9 +8,18 @@
  */
 export type Row = readonly string[];
 
+/**
+ * A cached row with the column layout it was written under: after DDL the table's columns may
+ * differ, and the row is then re-read by column name (see ChangeProcessor).
+ */
+export interface CachedRow {
+  readonly columns: readonly { readonly name: string }[];
+  readonly values: Row;
+}
+
 export class RowCache {
   readonly #capacity: number;
-  readonly #map = new Map<string, Row>();
+  readonly #map = new Map<string, CachedRow>();
   hits = 0;
   misses = 0;
 
@@ -19,7 +28,7 @@ export class RowCache {
     this.#capacity = capacity;
   }
 
-  get(subject: string): Row | undefined {
+  get(subject: string): CachedRow | undefined {
     const row = this.#map.get(subject);
     if (row === undefined) {
       this.misses++;
@@ -32,7 +41,7 @@ export class RowCache {
     return row;
   }
 
-  set(subject: string, row: Row): void {
+  set(subject: string, row: CachedRow): void {
     this.#map.delete(subject);
     this.#map.set(subject, row);
     if (this.#map.size > this.#capacity) {

@@ -14,8 +14,8 @@ let used: { c: Case; i: number }[];
 
 beforeAll(async () => {
   env = await startEnv();
-  ({ used } = await createTypeTable({ query: (t: string, p?: unknown[]) => env.sql(t, p) }, 'types_default'));
-  await createTypeTable({ query: (t: string, p?: unknown[]) => env.sql(t, p) }, 'types_full', {
+  ({ used } = await createTypeTable({ query: (q: string, p?: unknown[]) => env.sql(q, p) }, 'types_default'));
+  await createTypeTable({ query: (q: string, p?: unknown[]) => env.sql(q, p) }, 'types_full', {
     createTypes: false,
   });
   await env.sql('ALTER TABLE types_full REPLICA IDENTITY FULL');

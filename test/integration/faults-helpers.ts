@@ -184,7 +184,8 @@ export async function waitSnapshotsDone(env: SluiceEnv, timeout = 120_000): Prom
     async () => {
       const states = await listSnapshots(kv);
       const open = states.filter((s) => s.status !== 'done').map((s) => `${s.table}: ${s.status}`);
-      if (states.length === 0 || open.length) throw new Error(`snapshots not done: ${open.join(', ') || 'none yet'}`);
+      if (states.length === 0 || open.length)
+        throw new Error(`snapshots not done: ${open.join(', ') || 'none yet'}`);
       return true;
     },
     { timeout, interval: 250, message: 'every table snapshot to be done' },
@@ -196,7 +197,9 @@ export async function waitSnapshotsDone(env: SluiceEnv, timeout = 120_000): Prom
  * before the call was published and acknowledged (the slot only moves past acknowledged changes).
  */
 export async function waitCaughtUp(env: SluiceEnv, timeout = 120_000, slot = 'sluice'): Promise<bigint> {
-  const target = parseLsn((await env.sql<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l);
+  const target = parseLsn(
+    (await env.sql<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l,
+  );
   await eventually(
     async () => {
       const r = await env.sql<{ l: string | null }>(
@@ -249,13 +252,16 @@ export async function tableRows(
   const expr = (name: string, typ: string, cat: string): string => {
     const c = `"${name}"`;
     if (['int2', 'int4', 'bool', 'json', 'jsonb'].includes(typ)) return `to_jsonb(${c})`;
-    if (typ === 'timestamptz') return `to_jsonb(to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))`;
+    if (typ === 'timestamptz')
+      return `to_jsonb(to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))`;
     if (cat === 'A' && typ === '_text') return `to_jsonb(${c})`;
     return `to_jsonb(${c}::text)`;
   };
   const obj = cols.rows.map((c) => `'${c.name}', ${expr(c.name, c.typ, c.cat)}`).join(', ');
   const keyCols = cols.rows.filter((c) => c.key).map((c) => c.name);
-  const r = await env.sql<{ row: Record<string, unknown> }>(`SELECT jsonb_build_object(${obj}) AS row FROM public.${table}`);
+  const r = await env.sql<{ row: Record<string, unknown> }>(
+    `SELECT jsonb_build_object(${obj}) AS row FROM public.${table}`,
+  );
   const rows = new Map<string, Record<string, unknown>>();
   for (const { row } of r.rows) rows.set(JSON.stringify(keyCols.map((k) => row[k])), row);
   return { keyCols, rows };
@@ -370,14 +376,16 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
       lastDeltaVersion.set(`cdc.fact.${parts[2]}.${parts[3]}.${parts[5]}`, v);
     }
   }
-  if (markerEvents !== changeDeltas) note(`tx markers count ${markerEvents} events, the stream holds ${changeDeltas}`);
+  if (markerEvents !== changeDeltas)
+    note(`tx markers count ${markerEvents} events, the stream holds ${changeDeltas}`);
 
   const factIds = new Set<string>();
   prev = '';
   const latest = new Map<string, FactLike>();
   for (const m of facts) {
     const ev = m.data as { id: string; data: FactLike };
-    if (m.headers['Nats-Msg-Id'] !== ev.id) note(`facts seq ${m.seq}: Nats-Msg-Id is not the event id ${ev.id}`);
+    if (m.headers['Nats-Msg-Id'] !== ev.id)
+      note(`facts seq ${m.seq}: Nats-Msg-Id is not the event id ${ev.id}`);
     if (factIds.has(ev.id)) note(`facts seq ${m.seq}: duplicate id ${ev.id}`);
     factIds.add(ev.id);
     if (!(ev.data.version > prev)) note(`facts seq ${m.seq}: version ${ev.data.version} not above ${prev}`);

@@ -3,7 +3,6 @@
  * mapping must produce. Shared by the mapping test (mapper against the server's output functions)
  * and the connector test (the same values through pgoutput, the connector and JetStream).
  */
-import type pg from 'pg';
 
 export interface Case {
   /** Column type as written in CREATE TABLE. */
@@ -163,6 +162,11 @@ export const cases: Case[] = [
   { sqlType: 'citext[]', input: '{A,"b c"}', expected: ['A', 'b c'], needsCitext: true },
 ];
 
+/** The one query method the helpers need (a pg.Client or a test environment). */
+export interface SqlClient {
+  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
 /** Column name of case i. */
 export const column = (i: number): string => `c${i}`;
 
@@ -171,7 +175,7 @@ export const column = (i: number): string => `c${i}`;
  * `name` with one column per case; returns the cases used (citext ones only when available).
  */
 export async function createTypeTable(
-  client: Pick<pg.Client, 'query'>,
+  client: SqlClient,
   name: string,
   opts: { createTypes?: boolean } = {},
 ): Promise<{ used: { c: Case; i: number }[]; citext: boolean }> {
@@ -192,7 +196,7 @@ export async function createTypeTable(
 
 /** Inserts row 1 with every case's value and row 2 with NULLs. */
 export async function insertTypeRows(
-  client: Pick<pg.Client, 'query'>,
+  client: SqlClient,
   name: string,
   used: { c: Case; i: number }[],
 ): Promise<void> {
