@@ -96,6 +96,11 @@ export const ConfigSchema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Seconds between standby status updates to PostgreSQL. Default 1. */
     statusIntervalSec: duration.default(1),
+    /**
+     * Seconds between checks for new or changed tables (added to the publications and
+     * snapshotted). Default 10.
+     */
+    tableRefreshSec: duration.default(10),
   })
   .strict();
 
@@ -121,6 +126,10 @@ const ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }
   SLUICE_MAX_IN_FLIGHT: { path: ['publish', 'maxInFlight'], type: 'number' },
   SLUICE_HTTP_PORT: { path: ['httpPort'], type: 'number' },
   SLUICE_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
+  SLUICE_TABLE_REFRESH_SEC: { path: ['tableRefreshSec'], type: 'number' },
+  SLUICE_ROW_CACHE_SIZE: { path: ['rowCacheSize'], type: 'number' },
+  SLUICE_STREAM_STORAGE: { path: ['streams', 'storage'], type: 'string' },
+  SLUICE_ACK_TIMEOUT_SEC: { path: ['publish', 'ackTimeoutSec'], type: 'number' },
 };
 
 /** Reverse lookup used to name the env variable in error messages. */

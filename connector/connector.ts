@@ -311,6 +311,9 @@ export class Connector {
       (e: Error) => e,
     );
     const snapshotLoop = snapshotter.run(signal).catch((e: Error) => failed!(e));
+    const refresh = setInterval(() => {
+      this.#refreshTables(sql).catch((e: Error) => failed!(e));
+    }, cfg.tableRefreshSec * 1000);
 
     const outcome = await Promise.race([
       failure.then((e) => ({ kind: 'failed' as const, e })),
@@ -318,6 +321,7 @@ export class Connector {
       aborted.then(() => ({ kind: 'aborted' as const })),
     ]);
     stop = true;
+    clearInterval(refresh);
     snapshotter.detach();
     if (wake) (wake as () => void)();
     if (outcome.kind === 'aborted') {
@@ -331,6 +335,22 @@ export class Connector {
     sink.close();
     await snapshotLoop;
     if (outcome.kind === 'failed') throw outcome.e;
+  }
+
+  /**
+   * Tables created (or given a primary key) while Sluice runs join the publications here, and
+   * are snapshotted: their rows from before they joined would otherwise never become facts.
+   */
+  async #refreshTables(sql: pg.Client): Promise<void> {
+    const plan = planPublications(await listTables(sql, this.#cfg.tables));
+    const { added } = await reconcilePublications(sql, this.#cfg.publication, plan);
+    if (added.length) {
+      this.#log.info(
+        { tables: added.map((t) => `${t.schema}.${t.table}`) },
+        'tables added to the publication',
+      );
+      await this.#snapshotter!.requestTables(added);
+    }
   }
 
   /**

@@ -151,6 +151,14 @@ export class Snapshotter {
     if (!initialized || !initialized.length) await this.#kv.put('initialized', new Date().toISOString());
   }
 
+  /** Requests snapshots of tables that joined the publication while running. */
+  async requestTables(tables: TableRow[]): Promise<void> {
+    await requestSnapshot(
+      this.#kv!,
+      tables.map((t) => `${t.schema}.${t.table}`),
+    );
+  }
+
   /** Binds to the session's processor. */
   attach(processor: ChangeProcessor, catalogSql: pg.Client): void {
     this.#processor = processor;
@@ -278,8 +286,10 @@ export class Snapshotter {
     }
     const cfg = this.#d.cfg;
     const t = info;
-    const colList = t.columns.map((c) => `${quoteIdent(c.name)}::text`).join(', ');
-    const keyCols = t.keyIdx.map((i) => quoteIdent(t.columns[i]!.name));
+    // Qualified with the alias: ORDER BY "id" would otherwise sort by the output column "id",
+    // which is the ::text cast (keyset pagination needs the key's own order).
+    const colList = t.columns.map((c) => `t.${quoteIdent(c.name)}::text`).join(', ');
+    const keyCols = t.keyIdx.map((i) => `t.${quoteIdent(t.columns[i]!.name)}`);
     const keyTypes = await sql.query(
       `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1 AND attname = ANY($2::text[])
         ORDER BY attnum`,
@@ -289,22 +299,24 @@ export class Snapshotter {
       ],
     );
     const casts = keyTypes.rows.map((r) => r.t as string);
-    const from = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-    const est = await sql.query(`SELECT GREATEST(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = $1`, [
-      t.relationId,
-    ]);
+    const from = `${quoteIdent(t.schema)}.${quoteIdent(t.table)} t`;
+    // The planner's estimate; a table never analyzed (reltuples -1) is counted once instead.
+    const est = await sql.query(`SELECT reltuples::int8 AS n FROM pg_class WHERE oid = $1`, [t.relationId]);
+    let total = Number(est.rows[0]?.n ?? -1);
+    if (total < 0) total = Number((await sql.query(`SELECT count(*)::int8 AS n FROM ${from}`)).rows[0].n);
     const started = state.startedAt ?? new Date().toISOString();
     let s: SnapshotState = {
       ...state,
       status: 'running',
       startedAt: started,
-      rowsTotal: Number(est.rows[0]?.n ?? 0),
+      rowsTotal: total,
     };
     await kv.put(snapshotKey(t.name), JSON.stringify(s));
     this.#log.info({ table: t.name, resumeAfter: s.lastKey, rowsDone: s.rowsDone }, 'snapshot running');
     this.#d.metrics.snapshotActive = 1;
     const runStart = Date.now();
     const doneAtStart = s.rowsDone;
+    const aborted = abortPromise(signal);
     while (!signal.aborted && this.#processor) {
       const chunkStart = Date.now();
       const where = s.lastKey
@@ -340,7 +352,7 @@ export class Snapshotter {
       chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
       chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
       await emitWatermark(sql, id, 'high');
-      await Promise.race([done, abortPromise(signal)]);
+      await Promise.race([done, aborted]);
       if (signal.aborted) break;
       this.#chunk = null;
       s = {
