@@ -33,6 +33,7 @@ import { RowCache } from './events/row-cache.js';
 import { JetStreamSink } from './sink/jetstream-sink.js';
 import { ensureStreams, lastFact, lastSeqOf, manager, purgeBelow, streamState } from './sink/streams.js';
 import { KvSchemaRegistry, openSchemaBucket } from './sink/schema-store.js';
+import { LargeEventStore } from './sink/large-events.js';
 import { streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
@@ -189,6 +190,7 @@ export class Connector {
       streamState(jsm, names.deltas),
     ]);
     const kv = await openSchemaBucket(nc, cfg.prefix, cfg.streams.replicas);
+    const large = await LargeEventStore.open(nc, cfg.prefix, cfg.streams.replicas);
     this.status.sessions++;
 
     let failed: ((e: Error) => void) | null = null;
@@ -216,7 +218,10 @@ export class Connector {
       catalog: pgCatalog(sql),
       registry: new KvSchemaRegistry(kv),
       facts: {
-        lastFact: (subject) => lastFact(jsm, names.facts, subject),
+        lastFact: async (subject) => {
+          const text = await lastFact(jsm, names.facts, subject);
+          return text === null ? null : large.resolve(text);
+        },
         purgeTable: async (filter, markerSubject) => {
           const seq = await lastSeqOf(jsm, names.facts, markerSubject);
           if (seq > 0) await purgeBelow(jsm, names.facts, filter, seq);
@@ -226,6 +231,7 @@ export class Connector {
       lastFact: factsState.lastPosition,
       lastDelta: deltasState.lastPosition,
       log: this.#log,
+      large,
       onLogicalMessage: (m) => snapshotter.onLogicalMessage(m),
       onChange: (t, key) => snapshotter.onChange(t, key),
     });

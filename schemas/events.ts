@@ -22,6 +22,12 @@ export const TxInfo = z.object({
   seq: z.number().int().nonnegative(),
 });
 
+/**
+ * Where the whole event is stored when it was larger than the server's max_payload: the published
+ * event then has `row: null` / `changes: {}` and this reference (see docs/operations.md).
+ */
+export const DataRef = z.object({ store: z.string(), name: z.string(), bytes: z.number().int().positive() });
+
 /** `data` of a fact: the row's full state after the change. */
 export const FactData = z.object({
   table: z.string(),
@@ -32,6 +38,7 @@ export const FactData = z.object({
   version,
   schemaVersion: z.number().int().positive(),
   tx: TxInfo.nullable(),
+  dataref: DataRef.optional(),
 });
 export type FactData = z.infer<typeof FactData>;
 
@@ -47,6 +54,7 @@ export const DeltaData = z.object({
   version,
   schemaVersion: z.number().int().positive(),
   tx: TxInfo,
+  dataref: DataRef.optional(),
 });
 export type DeltaData = z.infer<typeof DeltaData>;
 

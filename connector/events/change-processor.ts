@@ -57,6 +57,18 @@ export interface LogicalMessage {
   idx: number;
 }
 
+/** Stores a whole event body elsewhere and names it; see connector/sink/large-events.ts. */
+export interface LargeEventSink {
+  /** Largest message the server accepts, in bytes (max_payload). */
+  readonly maxPayload: number;
+  /** Name of the store, as put in `dataref.store`. */
+  readonly store: string;
+  put(name: string, body: string): Promise<void>;
+}
+
+/** Bytes kept free for subject, headers and protocol overhead. */
+const MESSAGE_OVERHEAD = 1024;
+
 export interface ProcessorOptions {
   prefix: string;
   /** Source name (CloudEvents `source` is `sluice/<source>`). */
@@ -76,6 +88,11 @@ export interface ProcessorOptions {
    * transaction; the callback may publish through `emitSnapshotFacts`.
    */
   onLogicalMessage?: (msg: LogicalMessage) => void | Promise<void>;
+  /**
+   * Where events too large for one NATS message go (claim check). Without it, an oversized event
+   * fails the session with an explanation.
+   */
+  large?: LargeEventSink;
   /** Called for every change of a captured table (the snapshotter drops chunk rows it sees here). */
   onChange?: (table: TableInfo, keyToken: string) => void;
 }
@@ -112,7 +129,7 @@ export class ChangeProcessor {
   #tx: OpenTx | null = null;
   readonly #warnedIncomplete = new Set<string>();
   /** Events built, for metrics. */
-  readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0 };
+  readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0 };
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
@@ -324,27 +341,32 @@ export class ChangeProcessor {
     return encodeKeyFragments(idx.map((i) => row[i]!));
   }
 
-  #emit(c: Change, subject: string, prev: Row | null): void {
+  #emit(c: Change, subject: string, prev: Row | null): void | Promise<void> {
     const t = c.t;
     const tx = this.#openTx();
     if (c.kind === 'insert') {
       const row = this.#complete(t, c.newRow, prev);
-      this.#publish(tx, t, 'insert', subject, null, row);
-      return;
+      return this.#publish(tx, t, 'insert', subject, null, row);
     }
     if (c.kind === 'delete') {
-      this.#publish(tx, t, 'delete', subject, prev ?? c.keyRow, null);
-      return;
+      return this.#publish(tx, t, 'delete', subject, prev ?? c.keyRow, null);
     }
     const newSubject = t.factPrefix + this.#keyToken(t, c.newRow);
     const row = this.#complete(t, c.newRow, prev);
     if (newSubject !== subject) {
       // A key change is a delete of the old entity and an insert of the new one.
-      this.#publish(tx, t, 'delete', subject, prev ?? c.oldRow ?? this.#keyOnly(t, c.oldKey!), null);
-      this.#publish(tx, t, 'insert', newSubject, null, row);
-      return;
+      const r = this.#publish(
+        tx,
+        t,
+        'delete',
+        subject,
+        prev ?? c.oldRow ?? this.#keyOnly(t, c.oldKey!),
+        null,
+      );
+      if (r) return r.then(() => this.#publish(tx, t, 'insert', newSubject, null, row));
+      return this.#publish(tx, t, 'insert', newSubject, null, row);
     }
-    this.#publish(tx, t, 'update', subject, prev ?? c.oldRow, row);
+    return this.#publish(tx, t, 'update', subject, prev ?? c.oldRow, row);
   }
 
   #keyOnly(t: TableInfo, key: readonly string[]): (string | undefined)[] {
@@ -380,7 +402,7 @@ export class ChangeProcessor {
     subject: string,
     oldRow: readonly (string | undefined)[] | null,
     newRow: (string | undefined)[] | null,
-  ): void {
+  ): void | Promise<void> {
     const idx = tx.idx++;
     const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
     const skipDelta = this.#skip(this.#o.lastDelta, pos);
@@ -422,7 +444,46 @@ export class ChangeProcessor {
           `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
       };
     }
-    this.#o.sink.publishChange(tx.ticket, delta, fact);
+    return this.#send(tx, delta, fact);
+  }
+
+  /** Whether a body fits in one NATS message. */
+  #fits(msg: OutMessage | null, max: number): boolean {
+    if (!msg) return true;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most bodies are decided without counting.
+    if (msg.body.length * 3 + MESSAGE_OVERHEAD <= max) return true;
+    return Buffer.byteLength(msg.body) + MESSAGE_OVERHEAD <= max;
+  }
+
+  /**
+   * Hands a change to the sink. An event too large for one message is stored whole in the
+   * large-event store first, and a reference event (same envelope and metadata, `row`/`changes`
+   * left out, `dataref` naming the stored body) is published in its place, in order.
+   */
+  #send(
+    tx: OpenTx,
+    delta: OutMessage | null,
+    fact: OutMessage | null,
+    onFactAck: ((seq: number) => void) | null = null,
+  ): void | Promise<void> {
+    const large = this.#o.large;
+    const max = large?.maxPayload ?? Infinity;
+    if (this.#fits(delta, max) && this.#fits(fact, max)) {
+      this.#o.sink.publishChange(tx.ticket, delta, fact, onFactAck);
+      return;
+    }
+    if (!large) throw new Error('event larger than max_payload and no large-event store');
+    const swap = async (m: OutMessage | null): Promise<OutMessage | null> => {
+      if (!m || this.#fits(m, max)) return m;
+      await large.put(m.id, m.body);
+      this.stats.large++;
+      return { ...m, body: referenceBody(m.body, large.store, m.id) };
+    };
+    return (async () => {
+      const d = await swap(delta);
+      const f = await swap(fact);
+      this.#o.sink.publishChange(tx.ticket, d, f, onFactAck);
+    })();
   }
 
   /** `{"k1":v1,…}` from a row's identity columns. */
@@ -491,7 +552,7 @@ export class ChangeProcessor {
   }
 
   /** Rows of a table without identity: a delta per insert, no fact (there is no entity to key it). */
-  #keyless(c: Change): void {
+  #keyless(c: Change): void | Promise<void> {
     const tx = this.#openTx();
     const t = c.t;
     const idx = tx.idx++;
@@ -513,7 +574,7 @@ export class ChangeProcessor {
         this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
         `{"table":${t.nameJson},"key":null,"op":"${c.kind}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`,
     };
-    this.#o.sink.publishChange(tx.ticket, delta, null);
+    return this.#send(tx, delta, null);
   }
 
   /**
@@ -614,11 +675,11 @@ export class ChangeProcessor {
    * transaction), each taking the next index. Rows are fragments in column order. Returns how many
    * were published (rows at or below the stored position are skipped).
    */
-  emitSnapshotFacts(
+  async emitSnapshotFacts(
     t: TableInfo,
     rows: readonly (readonly string[])[],
     onLastAck: (() => void) | null = null,
-  ): number {
+  ): Promise<number> {
     const tx = this.#openTx();
     let n = 0;
     for (let r = 0; r < rows.length; r++) {
@@ -636,14 +697,30 @@ export class ChangeProcessor {
         this.#head(tx, t, keyToken, version, 'fact') +
         `{"table":${t.nameJson},"key":${keyObj},"op":"snapshot","deleted":false,"row":${this.#rowJson(t, row)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`;
       const last = r === rows.length - 1 && onLastAck ? () => onLastAck() : null;
-      this.#o.sink.publishChange(
-        tx.ticket,
-        null,
-        { subject, id: this.#idPrefix + version + ':fact', body },
-        last,
-      );
+      const sent = this.#send(tx, null, { subject, id: this.#idPrefix + version + ':fact', body }, last);
+      if (sent) await sent;
       n++;
     }
     return n;
   }
+}
+
+/**
+ * The reference event that replaces an oversized one: the same envelope and data, with `row` set to
+ * null and `changes` emptied, plus `dataref` naming where the whole event is stored.
+ */
+export function referenceBody(body: string, store: string, name: string): string {
+  const dataStart = body.lastIndexOf(',"data":{');
+  const head = body.slice(0, dataStart + ',"data":'.length);
+  const members = objectFragments(body.slice(dataStart + ',"data":'.length, -1));
+  let data = '{';
+  let first = true;
+  for (const [k, v] of members) {
+    const value = k === 'row' ? 'null' : k === 'changes' ? '{}' : v;
+    data += (first ? '' : ',') + JSON.stringify(k) + ':' + value;
+    first = false;
+  }
+  const bytes = Buffer.byteLength(body);
+  data += `,"dataref":{"store":${JSON.stringify(store)},"name":${JSON.stringify(name)},"bytes":${bytes}}}`;
+  return head + data + '}';
 }

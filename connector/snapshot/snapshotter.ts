@@ -181,7 +181,7 @@ export class Snapshotter {
   }
 
   /** From the processor: a logical message at its commit position. */
-  onLogicalMessage(m: LogicalMessage): void {
+  onLogicalMessage(m: LogicalMessage): void | Promise<void> {
     if (m.prefix !== WATERMARK_PREFIX) return;
     let w: { chunk?: string; w?: string };
     try {
@@ -202,9 +202,12 @@ export class Snapshotter {
     const p = this.#processor;
     if (!p) return c.reject(new Error('session ended'));
     const keep = c.truncated ? [] : c.rows.filter((row) => !c.changed.has(keyTokenOf(c.table, row)));
-    const published = p.emitSnapshotFacts(c.table, keep, () => c.resolve(keep.length));
     this.#d.metrics.snapshotRows += keep.length;
-    if (published === 0) c.resolve(keep.length);
+    return p
+      .emitSnapshotFacts(c.table, keep, () => c.resolve(keep.length))
+      .then((published) => {
+        if (published === 0) c.resolve(keep.length);
+      });
   }
 
   /** The snapshot loop: works through pending tables until the signal aborts. */

@@ -55,10 +55,10 @@ export interface ChildConnector {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export async function startEnv(opts: { pgVersion?: 15 | 17 } = {}): Promise<SluiceEnv> {
+export async function startEnv(opts: { pgVersion?: 15 | 17; natsArgs?: string[] } = {}): Promise<SluiceEnv> {
   const [pgServer, nats] = await Promise.all([
     startPostgres(opts.pgVersion ? { version: opts.pgVersion } : {}),
-    startNats(),
+    startNats(opts.natsArgs ? { args: opts.natsArgs } : {}),
   ]);
   const dbUrl = await pgServer.createDatabase();
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
