@@ -54,6 +54,7 @@ export async function teardownCommand(argv: string[]): Promise<number> {
         names.deltas,
         `KV_${schemaBucketName(cfg.prefix)}`,
         `KV_${snapshotBucketName(cfg.prefix)}`,
+        `OBJ_${largeBucketName(cfg.prefix)}`,
       ]) {
         try {
           await jsm.streams.delete(s);
