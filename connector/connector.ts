@@ -38,6 +38,7 @@ import { streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
 import { Snapshotter } from './snapshot/snapshotter.js';
+import { aborted as abortedPromise, sleep } from './lifecycle.js';
 
 /** Errors a restart cannot fix: the daemon stops with the explanation. */
 const FATAL_CODES = new Set<string>([
@@ -285,9 +286,7 @@ export class Connector {
       if (e) failed!(e);
     });
     snapshotter.attach(processor, sql);
-    const aborted = new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
+    const aborted = abortedPromise(signal);
 
     // The processing loop: synchronous through whatever is queued, awaiting only when it must.
     let stop = false;
@@ -396,18 +395,4 @@ function mapReplicationError(e: unknown, cfg: Config): Error {
     });
   }
   return e instanceof Error ? e : new Error(String(e));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -5,7 +5,7 @@ const columns = [{ name: 'v' }];
 const row = (v: string): CachedRow => ({ columns, values: [v] });
 
 describe('RowCache', () => {
-  it('evicts the least recently used entry', () => {
+  it('evicts the least recently used entries', () => {
     const c = new RowCache(2);
     c.set('a', row('1'));
     c.set('b', row('2'));

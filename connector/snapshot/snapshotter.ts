@@ -32,6 +32,7 @@ import type { RelationMessage } from '../source/pgoutput.js';
 import { NO_KEY_TOKEN, encodeKeyFragments, encodeName } from '../../schemas/keys.js';
 import { JS_API_TIMEOUT_MS } from '../sink/streams.js';
 import type { Metrics } from '../observability/metrics.js';
+import { aborted, sleep } from '../lifecycle.js';
 
 /** Prefix of Sluice's logical decoding messages. */
 export const WATERMARK_PREFIX = 'sluice-watermark';
@@ -218,7 +219,7 @@ export class Snapshotter {
         const pending = (await listSnapshots(this.#kv!)).filter((s) => s.status !== 'done');
         if (pending.length === 0) {
           this.#d.metrics.snapshotActive = 0;
-          await waitOrAbort(1000, signal);
+          await sleep(1000, signal);
           continue;
         }
         for (const state of pending) {
@@ -319,7 +320,7 @@ export class Snapshotter {
     this.#d.metrics.snapshotActive = 1;
     const runStart = Date.now();
     const doneAtStart = s.rowsDone;
-    const aborted = abortPromise(signal);
+    const stopped = aborted(signal);
     while (!signal.aborted && this.#processor) {
       const chunkStart = Date.now();
       const where = s.lastKey
@@ -355,7 +356,7 @@ export class Snapshotter {
       chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
       chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
       await emitWatermark(sql, id, 'high');
-      await Promise.race([done, aborted]);
+      await Promise.race([done, stopped]);
       if (signal.aborted) break;
       this.#chunk = null;
       s = {
@@ -384,7 +385,7 @@ export class Snapshotter {
       if (cfg.snapshotRateLimit > 0) {
         const minMs = (raw.length * 1000) / cfg.snapshotRateLimit;
         const spent = Date.now() - chunkStart;
-        if (spent < minMs) await waitOrAbort(minMs - spent, signal);
+        if (spent < minMs) await sleep(minMs - spent, signal);
       }
     }
   }
@@ -400,25 +401,4 @@ async function emitWatermark(sql: pg.Client, chunk: string, w: 'low' | 'high'): 
     WATERMARK_PREFIX,
     JSON.stringify({ chunk, w }),
   ]);
-}
-
-function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-}
-
-function abortPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener('abort', () => resolve(), { once: true });
-  });
 }
