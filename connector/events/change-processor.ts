@@ -128,6 +128,7 @@ export class ChangeProcessor {
   readonly #idPrefix: string;
   #tx: OpenTx | null = null;
   readonly #warnedIncomplete = new Set<string>();
+  readonly #warnedBadValue = new Set<string>();
   /** Events built, for metrics. */
   readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0 };
 
@@ -201,7 +202,21 @@ export class ChangeProcessor {
 
   async #relation(rel: RelationMessage): Promise<void> {
     const lsn = this.#tx?.commitLsn ?? 0n;
-    const info = await describeRelation(rel, this.#o.prefix, this.#o.catalog, this.#o.registry, lsn);
+    const info = await describeRelation(
+      rel,
+      this.#o.prefix,
+      this.#o.catalog,
+      this.#o.registry,
+      lsn,
+      (column, text, err) => {
+        if (this.#warnedBadValue.has(column)) return;
+        this.#warnedBadValue.add(column);
+        this.#o.log.warn(
+          { column, value: text.slice(0, 200), err: (err as Error).message },
+          `a value of ${column} could not be mapped to JSON and is published as PostgreSQL's text; please report the type and value`,
+        );
+      },
+    );
     const before = this.#tables.get(rel.relationId);
     this.#tables.set(rel.relationId, info);
     if (info.keyIdx.length === 0) {

@@ -61,6 +61,7 @@ export async function describeRelation(
   catalog: Catalog,
   registry: SchemaRegistry,
   lsn: bigint,
+  onBadValue: (column: string, text: string, err: unknown) => void = () => undefined,
 ): Promise<TableInfo> {
   const types = await catalog.loadTypes([...new Set(rel.columns.map((c) => c.typeOid))]);
   const { identity, notNull } = await catalog.describe(rel.relationId);
@@ -135,4 +136,24 @@ export class MemorySchemaRegistry implements SchemaRegistry {
     this.#tables.set(table, versions);
     return version;
   }
+}
+
+/**
+ * A value the mapping cannot read (an output format it does not expect) must not stop the
+ * pipeline: restarting would meet the same value again, forever. It is published as PostgreSQL's
+ * text, as a JSON string, and reported.
+ */
+function tolerant(
+  mapper: ValueMapper,
+  column: string,
+  onBadValue: (column: string, text: string, err: unknown) => void,
+): ValueMapper {
+  return (text) => {
+    try {
+      return mapper(text);
+    } catch (err) {
+      onBadValue(column, text, err);
+      return JSON.stringify(text);
+    }
+  };
 }

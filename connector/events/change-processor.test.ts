@@ -1,0 +1,248 @@
+/**
+ * The change processor with plain data: pgoutput messages in, published messages out (a recording
+ * sink). Covers what is hard to provoke against real servers: replay after a restart with the
+ * facts stream behind the deltas stream, cache misses served by the facts store, and oversized
+ * events.
+ */
+import { describe, expect, it } from 'vitest';
+import { ChangeProcessor, referenceBody, type ChangeSink, type FactStore } from './change-processor.js';
+import { MemorySchemaRegistry, type Catalog } from './tables.js';
+import { RowCache } from './row-cache.js';
+import { TxTicket, type OutMessage } from '../sink/jetstream-sink.js';
+import type { PgoutputMessage, Tuple } from '../source/pgoutput.js';
+import type { PgType } from '../source/type-catalog.js';
+import { silentLogger } from '../logger.js';
+import type { Position } from '../../schemas/versions.js';
+
+const int4: PgType = {
+  oid: 23,
+  schema: 'pg_catalog',
+  name: 'int4',
+  kind: 'b',
+  category: 'N',
+  delim: ',',
+  element: null,
+  base: null,
+};
+const text: PgType = {
+  oid: 25,
+  schema: 'pg_catalog',
+  name: 'text',
+  kind: 'b',
+  category: 'S',
+  delim: ',',
+  element: null,
+  base: null,
+};
+
+const catalog: Catalog = {
+  async loadTypes(oids) {
+    return new Map(oids.map((o) => [o, o === 23 ? int4 : text] as const));
+  },
+  async describe() {
+    return { identity: ['id'], notNull: new Set(['id']) };
+  },
+};
+
+class RecordingSink implements ChangeSink {
+  readonly deltas: OutMessage[] = [];
+  readonly facts: OutMessage[] = [];
+  readonly committed: bigint[] = [];
+  capacity() {
+    return undefined;
+  }
+  async drained() {}
+  begin() {
+    return new TxTicket();
+  }
+  commit(_tx: TxTicket, endLsn: bigint) {
+    this.committed.push(endLsn);
+  }
+  publishChange(_tx: TxTicket, delta: OutMessage | null, fact: OutMessage | null) {
+    if (delta) this.deltas.push(delta);
+    if (fact) this.facts.push(fact);
+  }
+  publishDelta(_tx: TxTicket, msg: OutMessage) {
+    this.deltas.push(msg);
+  }
+}
+
+function setup(
+  opts: { lastFact?: Position | null; lastDelta?: Position | null; stored?: Map<string, string> } = {},
+) {
+  const sink = new RecordingSink();
+  const stored = opts.stored ?? new Map<string, string>();
+  const fetched: string[] = [];
+  const facts: FactStore = {
+    async lastFact(subject) {
+      fetched.push(subject);
+      return stored.get(subject) ?? null;
+    },
+    async purgeTable() {},
+  };
+  const p = new ChangeProcessor({
+    prefix: 'cdc',
+    source: 'shop',
+    sink,
+    catalog,
+    registry: new MemorySchemaRegistry(),
+    facts,
+    cache: new RowCache(1000),
+    lastFact: opts.lastFact ?? null,
+    lastDelta: opts.lastDelta ?? null,
+    log: silentLogger(),
+  });
+  return { p, sink, fetched, stored };
+}
+
+const relation: PgoutputMessage = {
+  tag: 'relation',
+  relationId: 1,
+  schema: 'public',
+  table: 'docs',
+  replicaIdentity: 'default',
+  columns: [
+    { isKey: true, name: 'id', typeOid: 23, typeMod: -1 },
+    { isKey: false, name: 'title', typeOid: 25, typeMod: -1 },
+    { isKey: false, name: 'body', typeOid: 25, typeMod: -1 },
+  ],
+};
+
+/** Feeds one transaction. */
+async function tx(p: ChangeProcessor, lsn: bigint, changes: PgoutputMessage[]): Promise<void> {
+  await p.handle({ tag: 'begin', finalLsn: lsn, commitTime: 0n, xid: Number(lsn) });
+  for (const c of changes) await p.handle(c);
+  await p.handle({ tag: 'commit', flags: 0, commitLsn: lsn, endLsn: lsn + 8n, commitTime: 0n });
+}
+
+const ins = (t: Tuple): PgoutputMessage => ({ tag: 'insert', relationId: 1, newTuple: t });
+const upd = (t: Tuple): PgoutputMessage => ({
+  tag: 'update',
+  relationId: 1,
+  keyTuple: null,
+  oldTuple: null,
+  newTuple: t,
+});
+const del = (id: string): PgoutputMessage => ({
+  tag: 'delete',
+  relationId: 1,
+  keyTuple: [id, null, null],
+  oldTuple: null,
+});
+const body = (m: OutMessage) => JSON.parse(m.body) as { id: string; data: Record<string, unknown> };
+
+describe('ChangeProcessor', () => {
+  it('builds facts and deltas, filling unchanged TOAST and old values from its cache', async () => {
+    const { p, sink, fetched } = setup();
+    await p.handle(relation);
+    await tx(p, 0x100n, [ins(['1', 'a', 'long body'])]);
+    await tx(p, 0x200n, [upd(['1', 'b', undefined])]);
+    await tx(p, 0x300n, [del('1')]);
+    expect(fetched).toEqual([]);
+    expect(sink.deltas.map((m) => m.subject)).toEqual([
+      'cdc.delta.public.docs.insert.1',
+      'cdc.tx.256',
+      'cdc.delta.public.docs.update.1',
+      'cdc.tx.512',
+      'cdc.delta.public.docs.delete.1',
+      'cdc.tx.768',
+    ]);
+    expect(body(sink.deltas[2]!).data.changes).toEqual({ title: { old: 'a', new: 'b' } });
+    expect(body(sink.facts[1]!).data.row).toEqual({ id: 1, title: 'b', body: 'long body' });
+    expect(body(sink.facts[2]!).data).toMatchObject({
+      deleted: true,
+      row: { id: 1, title: 'b', body: 'long body' },
+    });
+    expect(body(sink.deltas[4]!).data.changes).toEqual({
+      id: { old: 1 },
+      title: { old: 'b' },
+      body: { old: 'long body' },
+    });
+    expect(body(sink.facts[0]!).id).toBe('shop:0000000000000100-00000000:fact');
+    expect(sink.deltas[0]!.id).toBe('shop:0000000000000100-00000000:delta');
+    expect(sink.committed).toEqual([0x108n, 0x208n, 0x308n]);
+  });
+
+  it('on replay publishes only what the streams lack, and reads the previous row from the facts stream', async () => {
+    // Stored: deltas up to the update at 0x200, facts only up to the insert at 0x100.
+    const stored = new Map<string, string>();
+    const first = setup();
+    await first.p.handle(relation);
+    await tx(first.p, 0x100n, [ins(['1', 'a', 'long body'])]);
+    stored.set('cdc.fact.public.docs.1', first.sink.facts[0]!.body);
+
+    const { p, sink, fetched } = setup({
+      lastFact: { commitLsn: 0x100n, commitIdx: 0 },
+      lastDelta: { commitLsn: 0x200n, commitIdx: 0xffffffff },
+      stored,
+    });
+    await p.handle(relation);
+    // The slot resumes after the insert; the cache is empty.
+    await tx(p, 0x200n, [upd(['1', 'b', undefined])]); // delta stored, fact missing
+    await tx(p, 0x300n, [upd(['1', 'c', undefined])]); // nothing stored
+    expect(sink.deltas.map((m) => m.subject)).toEqual(['cdc.delta.public.docs.update.1', 'cdc.tx.768']);
+    expect(body(sink.deltas[0]!).data.changes).toEqual({ title: { old: 'b', new: 'c' } });
+    expect(sink.facts.map((m) => body(m).data.row)).toEqual([
+      { id: 1, title: 'b', body: 'long body' },
+      { id: 1, title: 'c', body: 'long body' },
+    ]);
+    // one read of the facts stream, for the first change whose fact was missing
+    expect(fetched).toEqual(['cdc.fact.public.docs.1']);
+
+    // A replayed change stored in both streams publishes nothing, but still feeds the cache.
+    const again = setup({
+      lastFact: { commitLsn: 0x300n, commitIdx: 0 },
+      lastDelta: { commitLsn: 0x300n, commitIdx: 0xffffffff },
+    });
+    await again.p.handle(relation);
+    await tx(again.p, 0x300n, [upd(['1', 'c', 'long body'])]);
+    await tx(again.p, 0x400n, [upd(['1', 'd', undefined])]);
+    expect(again.fetched).toEqual([]);
+    expect(again.sink.facts.map((m) => body(m).data.row)).toEqual([{ id: 1, title: 'd', body: 'long body' }]);
+  });
+
+  it('turns a key change into a delete and an insert', async () => {
+    const { p, sink } = setup();
+    await p.handle(relation);
+    await tx(p, 0x100n, [ins(['1', 'a', 'x'])]);
+    await tx(p, 0x200n, [
+      {
+        tag: 'update',
+        relationId: 1,
+        keyTuple: ['1', null, null],
+        oldTuple: null,
+        newTuple: ['2', 'a', undefined],
+      },
+    ]);
+    expect(sink.deltas.slice(2).map((m) => m.subject)).toEqual([
+      'cdc.delta.public.docs.delete.1',
+      'cdc.delta.public.docs.insert.2',
+      'cdc.tx.512',
+    ]);
+    expect(sink.facts.slice(1).map((m) => [m.subject, body(m).data.deleted, body(m).data.row])).toEqual([
+      ['cdc.fact.public.docs.1', true, { id: 1, title: 'a', body: 'x' }],
+      ['cdc.fact.public.docs.2', false, { id: 2, title: 'a', body: 'x' }],
+    ]);
+  });
+
+  it('makes reference bodies that keep the envelope and metadata', () => {
+    const full = JSON.stringify({
+      specversion: '1.0',
+      id: 'x',
+      data: { table: 't', key: { id: 1 }, row: { id: 1, big: 'y' }, version: 'v', tx: { seq: 0 } },
+    });
+    const ref = JSON.parse(referenceBody(full, 'CDC_LARGE', 'x')) as {
+      id: string;
+      data: Record<string, unknown>;
+    };
+    expect(ref.id).toBe('x');
+    expect(ref.data).toEqual({
+      table: 't',
+      key: { id: 1 },
+      row: null,
+      version: 'v',
+      tx: { seq: 0 },
+      dataref: { store: 'CDC_LARGE', name: 'x', bytes: Buffer.byteLength(full) },
+    });
+  });
+});
