@@ -72,7 +72,7 @@ export async function describeRelation(
     return {
       name: c.name,
       typeOid: c.typeOid,
-      mapper: mapperFor(type),
+      mapper: tolerant(mapperFor(type), `${rel.schema}.${rel.table}.${c.name}`, onBadValue),
       member: JSON.stringify(c.name) + ':',
     };
   });
