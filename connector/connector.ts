@@ -27,6 +27,7 @@ import {
   publicationNames,
   reconcilePublications,
   serverFacts,
+  type TableRow,
 } from './source/setup.js';
 import { ChangeProcessor } from './events/change-processor.js';
 import { RowCache } from './events/row-cache.js';
@@ -102,6 +103,8 @@ export class Connector {
   #jsm: JetStreamManager | null = null;
   #sql: pg.Client | null = null;
   #snapshotter: Snapshotter | null = null;
+  #superuser = false;
+  readonly #warnedNotOwned = new Set<string>();
 
   constructor(cfg: Config, log: Logger, metrics = new Metrics()) {
     this.#cfg = cfg;
@@ -155,15 +158,21 @@ export class Connector {
       this.#sql = await connectSql(cfg.databaseUrl);
       const facts = await serverFacts(this.#sql);
       checkServer(facts);
-      const tables = await listTables(this.#sql, cfg.tables);
-      const plan = planPublications(tables);
+      const all = await listTables(this.#sql, cfg.tables);
+      const plan = planPublications(this.#capturable(all, facts.isSuperuser));
       for (const t of plan.insertOnly) {
         this.#log.warn(
           { table: `${t.schema}.${t.table}` },
           `table ${t.schema}.${t.table} has no primary key or replica identity: Sluice streams its inserts as deltas only (no facts), and never makes its updates or deletes fail. Add a primary key to capture it fully.`,
         );
       }
-      const pub = await reconcilePublications(this.#sql, cfg.publication, plan);
+      const pub = await reconcilePublications(
+        this.#sql,
+        cfg.publication,
+        plan,
+        notOwned(all, facts.isSuperuser),
+      );
+      this.#superuser = facts.isSuperuser;
       const slot = await ensureSlot(this.#sql, cfg.slot, facts.database);
       if (slot.created) this.#log.info({ slot: cfg.slot }, 'created replication slot');
       if (!this.#nc) this.#nc = await connectNats(cfg, this.#log);
@@ -343,12 +352,36 @@ export class Connector {
   }
 
   /**
+   * Only a table's owner (or a superuser) may add it to a publication: other tables are left out,
+   * with one warning each, instead of stopping the connector.
+   */
+  #capturable(tables: TableRow[], superuser: boolean): TableRow[] {
+    if (superuser) return tables;
+    for (const t of tables) {
+      const name = `${t.schema}.${t.table}`;
+      if (t.owned || this.#warnedNotOwned.has(name)) continue;
+      this.#warnedNotOwned.add(name);
+      this.#log.warn(
+        { table: name },
+        `table ${name} is not owned by Sluice's role, so it cannot join the publication and is not captured. Run Sluice as its owner, or limit SLUICE_TABLES.`,
+      );
+    }
+    return tables.filter((t) => t.owned);
+  }
+
+  /**
    * Tables created (or given a primary key) while Sluice runs join the publications here, and
    * are snapshotted: their rows from before they joined would otherwise never become facts.
    */
   async #refreshTables(sql: pg.Client): Promise<void> {
-    const plan = planPublications(await listTables(sql, this.#cfg.tables));
-    const { added } = await reconcilePublications(sql, this.#cfg.publication, plan);
+    const all = await listTables(sql, this.#cfg.tables);
+    const plan = planPublications(this.#capturable(all, this.#superuser));
+    const { added } = await reconcilePublications(
+      sql,
+      this.#cfg.publication,
+      plan,
+      notOwned(all, this.#superuser),
+    );
     if (added.length) {
       this.#log.info(
         { tables: added.map((t) => `${t.schema}.${t.table}`) },
@@ -374,6 +407,11 @@ export class Connector {
       this.status.confirmedLsn = walEnd;
     }
   }
+}
+
+/** Tables Sluice's role may not alter: left in the publications if their owner put them there. */
+function notOwned(tables: TableRow[], superuser: boolean): Set<string> {
+  return new Set(superuser ? [] : tables.filter((t) => !t.owned).map((t) => `${t.schema}.${t.table}`));
 }
 
 function mapReplicationError(e: unknown, cfg: Config): Error {

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decodeKey, decodeName, encodeKey, encodeKeyFragments, encodeName, NO_KEY_TOKEN } from './keys.js';
+import {
+  decodeKey,
+  decodeKvName,
+  decodeName,
+  encodeKey,
+  encodeKeyFragments,
+  encodeKvName,
+  encodeName,
+  NO_KEY_TOKEN,
+} from './keys.js';
 
 describe('key encoding', () => {
   it.each([
@@ -49,5 +58,13 @@ describe('key encoding', () => {
     const token = encodeName(name);
     expect(token).toMatch(/^[~A-Za-z0-9_-]+$/);
     expect(decodeName(token)).toBe(name);
+  });
+});
+
+describe('KV name encoding', () => {
+  it.each(['orders', 'Odd Schema', 'a.b', 'ünï', '~x'])('round-trips %s with KV-safe characters', (name) => {
+    const token = encodeKvName(name);
+    expect(token).toMatch(/^[-_=A-Za-z0-9]+$/);
+    expect(decodeKvName(token)).toBe(name);
   });
 });

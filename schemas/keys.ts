@@ -66,3 +66,16 @@ export function encodeName(name: string): string {
 export function decodeName(token: string): string {
   return token.startsWith('~') ? Buffer.from(token.slice(1), 'base64url').toString('utf8') : token;
 }
+
+/**
+ * Encodes a schema or table name into one NATS KV key token. KV keys allow only
+ * `[-/_=.a-zA-Z0-9]`, so names outside `[A-Za-z0-9_-]` become `=` + base64url of the name.
+ */
+export function encodeKvName(name: string): string {
+  return PLAIN.test(name) ? name : '=' + Buffer.from(name, 'utf8').toString('base64url');
+}
+
+/** Reverses {@link encodeKvName}. */
+export function decodeKvName(token: string): string {
+  return token.startsWith('=') ? Buffer.from(token.slice(1), 'base64url').toString('utf8') : token;
+}

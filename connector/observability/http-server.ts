@@ -3,6 +3,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Connector } from '../connector.js';
+import { ErrorCodes, SluiceError } from '../errors.js';
 
 export async function startHttpServer(port: number, connector: Connector): Promise<Server> {
   const server = createServer((req, res) => {
@@ -21,7 +22,16 @@ export async function startHttpServer(port: number, connector: Connector): Promi
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new SluiceError(ErrorCodes.config, `HTTP port ${port} is already in use.`, {
+              hint: 'Set SLUICE_HTTP_PORT to a free port (0 disables the HTTP endpoints).',
+              cause: e,
+            })
+          : e,
+      ),
+    );
     server.listen(port, () => resolve());
   });
   return server;

@@ -7,7 +7,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SchemaRegistry } from '../events/tables.js';
-import { encodeName } from '../../schemas/keys.js';
+import { encodeKvName } from '../../schemas/keys.js';
 import { JS_API_TIMEOUT_MS } from './streams.js';
 
 /** One stored schema version of a table. */
@@ -26,7 +26,7 @@ export function schemaBucketName(prefix: string): string {
 /** KV key of a table: encoded schema and table names joined by a dot. */
 export function schemaKey(table: string): string {
   const i = table.indexOf('.');
-  return `${encodeName(table.slice(0, i))}.${encodeName(table.slice(i + 1))}`;
+  return `${encodeKvName(table.slice(0, i))}.${encodeKvName(table.slice(i + 1))}`;
 }
 
 export async function openSchemaBucket(nc: NatsConnection, prefix: string, replicas: number): Promise<KV> {

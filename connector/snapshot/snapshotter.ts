@@ -29,7 +29,7 @@ import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../event
 import type { TableRow } from '../source/setup.js';
 import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
 import type { RelationMessage } from '../source/pgoutput.js';
-import { NO_KEY_TOKEN, encodeKeyFragments, encodeName } from '../../schemas/keys.js';
+import { NO_KEY_TOKEN, encodeKeyFragments, encodeKvName } from '../../schemas/keys.js';
 import { JS_API_TIMEOUT_MS } from '../sink/streams.js';
 import type { Metrics } from '../observability/metrics.js';
 import { aborted, sleep } from '../lifecycle.js';
@@ -58,7 +58,7 @@ export function snapshotBucketName(prefix: string): string {
 
 export function snapshotKey(table: string): string {
   const i = table.indexOf('.');
-  return `t.${encodeName(table.slice(0, i))}.${encodeName(table.slice(i + 1))}`;
+  return `t.${encodeKvName(table.slice(0, i))}.${encodeKvName(table.slice(i + 1))}`;
 }
 
 export async function openSnapshotBucket(nc: NatsConnection, prefix: string, replicas: number): Promise<KV> {
@@ -247,7 +247,7 @@ export class Snapshotter {
     if (known) return known;
     const cols = await sql.query(
       `SELECT attname, atttypid::int8 AS typ, atttypmod AS mod FROM pg_attribute
-        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
       [oid],
     );
     const catalog = pgCatalog(this.#catalogSql ?? sql);

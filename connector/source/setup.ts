@@ -169,7 +169,7 @@ export async function listTables(c: pg.Client, patterns: readonly string[]): Pro
            c.relkind = 'p' AS partitioned,
            pg_has_role(c.relowner, 'USAGE') AS owned
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
        AND n.nspname NOT LIKE 'pg_temp%'
      ORDER BY 2, 3`);
@@ -237,6 +237,8 @@ export async function reconcilePublications(
   c: pg.Client,
   publication: string,
   plan: PublicationPlan,
+  /** "schema.table" names never removed (tables Sluice may not alter, added by their owner). */
+  untouchable: ReadonlySet<string> = new Set(),
 ): Promise<{ added: TableRow[]; created: boolean }> {
   const [fullName, insName] = publicationNames(publication);
   const added: TableRow[] = [];
@@ -259,7 +261,7 @@ export async function reconcilePublications(
     }
     const wantNames = new Set(want.map((t) => `${t.schema}.${t.table}`));
     const toAdd = want.filter((t) => !have!.has(`${t.schema}.${t.table}`));
-    const toDrop = [...have].filter((n) => !wantNames.has(n));
+    const toDrop = [...have].filter((n) => !wantNames.has(n) && !untouchable.has(n));
     for (const t of toAdd) {
       try {
         await c.query(`ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ${qualified(t)}`);
