@@ -70,6 +70,10 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof SluiceError) {
       process.stderr.write(`sluice: ${describeError(err)}\n`);
+    } else if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
+      // Errors that carry a code already say what went wrong (a missing binary, a refused
+      // connection): one line, no stack trace.
+      process.stderr.write(`sluice: ${err.message}\n`);
     } else {
       process.stderr.write(`sluice: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }

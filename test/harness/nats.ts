@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { accessSync, constants, writeFileSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { pingJetStream, withNats } from './clients.js';
 import { startNatsContainer, useDocker } from './docker.js';
@@ -10,8 +10,26 @@ import { makeTempDir, removeTempDir, trackCloseable, untrackCloseable } from './
 import { ServerProcess, assertExecutable } from './server-process.js';
 import { eventually } from './wait.js';
 
-/** Where the harness expects Debian's nats-server. */
-export const NATS_SERVER_BIN = '/usr/sbin/nats-server';
+/**
+ * The nats-server binary: `SLUICE_NATS_SERVER` if set, else the first `nats-server` on the PATH,
+ * else Debian's `/usr/sbin/nats-server`.
+ */
+export const NATS_SERVER_BIN = findNatsServer();
+
+function findNatsServer(): string {
+  if (process.env.SLUICE_NATS_SERVER) return process.env.SLUICE_NATS_SERVER;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, 'nats-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return '/usr/sbin/nats-server';
+}
 
 /** Options of {@link startNats}. */
 export interface StartNatsOptions {
@@ -64,7 +82,11 @@ const STOP_TIMEOUT_MS = 15_000;
 const PORT_ATTEMPTS = 5;
 
 function assertNatsBinary(): void {
-  assertExecutable(NATS_SERVER_BIN, 'nats-server', 'install it with `apt-get install -y nats-server`');
+  assertExecutable(
+    NATS_SERVER_BIN,
+    'nats-server',
+    'install it with `apt-get install -y nats-server` (or put it on the PATH, or set SLUICE_NATS_SERVER)',
+  );
 }
 
 /**
