@@ -43,6 +43,19 @@ describe('config', () => {
     }
   });
 
+  it('names unknown settings without echoing the configuration', () => {
+    expect(() => loadConfig({ env: base, overrides: { bogus: 1 } })).toThrow(/^unknown setting bogus\.$/);
+    expect(() =>
+      loadConfig({
+        env: { ...base, SLUICE_DATABASE_URL: 'postgres://u:hunter2@db/x' },
+        overrides: { bogus: 1 },
+      }),
+    ).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ env: { ...base, SLUICE_TABLES: 'nodot' } })).toThrow(
+      /^tables\.0 \(SLUICE_TABLES\): expected schema.table/,
+    );
+  });
+
   it('lets env override the file and parses lists', () => {
     const c = loadConfig({ env: { ...base, SLUICE_TABLES: 'public.orders, public.order_items' } });
     expect(c.tables).toEqual(['public.orders', 'public.order_items']);

@@ -42,7 +42,7 @@ export const ConfigSchema = z
     /** Publication name. Default `sluice`. */
     publication: z
       .string()
-      .regex(IDENT, 'expected a lower-case identifier of at most 63 characters')
+      .regex(/^[a-z_][a-z0-9_]{0,58}$/, 'expected a lower-case identifier of at most 59 characters')
       .default('sluice'),
     /**
      * Tables to capture as `schema.table` patterns (`*` wildcard), e.g. `public.*`. Default: every
@@ -73,6 +73,7 @@ export const ConfigSchema = z
         /** JetStream storage. Default file. */
         storage: z.enum(['file', 'memory']).default('file'),
       })
+      .strict()
       .prefault({}),
     publish: z
       .object({
@@ -87,6 +88,7 @@ export const ConfigSchema = z
         /** Seconds to wait for a JetStream acknowledgement before restarting the session. Default 30. */
         ackTimeoutSec: duration.default(30),
       })
+      .strict()
       .prefault({}),
     /** Entries in the in-memory latest-row cache used for old values. Default 100000. */
     rowCacheSize: z.number().int().min(1000).default(100_000),
@@ -134,7 +136,8 @@ const ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }
 
 /** Reverse lookup used to name the env variable in error messages. */
 function envNameFor(path: (string | number | symbol)[]): string | undefined {
-  const p = path.join('.');
+  // A list entry (tables.0) belongs to the list's variable.
+  const p = path.filter((k) => typeof k !== 'number').join('.');
   return Object.entries(ENV).find(([, v]) => v.path.join('.') === p)?.[0];
 }
 
@@ -192,6 +195,14 @@ export function loadConfig(input: ConfigInput = {}): Config {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const where = issue.path.length ? `${issue.path.join('.')}.` : '';
+      throw new SluiceError(
+        ErrorCodes.config,
+        `unknown setting ${issue.keys.map((k) => where + k).join(', ')}.`,
+        { hint: 'See docs/configuration.md for the settings.' },
+      );
+    }
     const path = issue.path.join('.');
     const envName = envNameFor(issue.path);
     const got = issue.path.reduce<unknown>(

@@ -9,7 +9,8 @@
  * slot's confirmed position only moves past transactions whose every message JetStream
  * acknowledged, so nothing is lost across sessions or process crashes.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
@@ -50,6 +51,7 @@ const FATAL_CODES = new Set<string>([
   ErrorCodes.postgresAuth,
   ErrorCodes.streamMismatch,
   ErrorCodes.jetstreamDisabled,
+  ErrorCodes.slotInvalid,
 ]);
 
 /** Messages queued from the socket before it is paused (back-pressure on the walsender). */
@@ -65,7 +67,7 @@ export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Pr
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       timeout: 10_000,
-      ...(cfg.natsCreds ? { authenticator: undefined } : {}),
+      ...(cfg.natsCreds ? { authenticator: credsAuthenticator(readCreds(cfg.natsCreds)) } : {}),
     });
     void (async () => {
       for await (const s of nc.status()) {
@@ -84,6 +86,17 @@ export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Pr
         cause,
       },
     );
+  }
+}
+
+function readCreds(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw new SluiceError(ErrorCodes.config, `the NATS credentials file ${path} cannot be read.`, {
+      hint: 'Check SLUICE_NATS_CREDS.',
+      cause,
+    });
   }
 }
 
@@ -422,6 +435,16 @@ function mapReplicationError(e: unknown, cfg: Config): Error {
       `replication slot ${cfg.slot} is in use by another process.`,
       {
         hint: 'Stop the other Sluice (or consumer) using it, or set SLUICE_SLOT to another name.',
+        cause: e,
+      },
+    );
+  }
+  if (/invalidated/i.test(String(err.message))) {
+    return new SluiceError(
+      ErrorCodes.slotInvalid,
+      `replication slot ${cfg.slot} was invalidated by PostgreSQL: ${err.message}.`,
+      {
+        hint: 'The WAL it needed is gone (max_slot_wal_keep_size): run "sluice teardown" and start again; the initial snapshot rebuilds the facts.',
         cause: e,
       },
     );

@@ -11,6 +11,7 @@ export const ErrorCodes = {
   privileges: 'PG_PRIVILEGES',
   slotInUse: 'PG_SLOT_IN_USE',
   slotMissing: 'PG_SLOT_MISSING',
+  slotInvalid: 'PG_SLOT_INVALID',
   pgVersion: 'PG_VERSION',
   natsUnreachable: 'NATS_UNREACHABLE',
   jetstreamDisabled: 'NATS_NO_JETSTREAM',

@@ -1,7 +1,7 @@
 /**
  * The event contract as zod schemas: the CloudEvents 1.0 envelope and the `data` of facts, deltas
  * and transaction commit markers. Consumers validate with these; the connector serializes the same
- * shape by hand on its hot path (connector/events/serialize.ts) and tests check both agree.
+ * shape by hand on its hot path (connector/events/change-processor.ts) and tests check both agree.
  */
 import { z } from 'zod';
 
@@ -90,3 +90,14 @@ export const DeltaEvent = cloudEvent(DeltaData);
 export type DeltaEvent = z.infer<typeof DeltaEvent>;
 export const TxMarkerEvent = cloudEvent(TxMarkerData);
 export type TxMarkerEvent = z.infer<typeof TxMarkerEvent>;
+
+/**
+ * The `dataref` of an event body, when it is a reference to an event stored whole elsewhere
+ * (larger than the server's max_payload); null for ordinary events.
+ */
+export function dataRefOf(body: string): z.infer<typeof DataRef> | null {
+  if (!body.includes('"dataref":')) return null;
+  const e = JSON.parse(body) as { data?: { dataref?: unknown } };
+  const ref = DataRef.safeParse(e.data?.dataref);
+  return ref.success ? ref.data : null;
+}

@@ -102,11 +102,11 @@ export async function doctorCommand(argv: string[]): Promise<number> {
           add({ ok: true, what: `${name}: replica identity ${ri}` });
         }
       }
+      // pg_stats (readable by any role, for the tables it may read): average row width.
       const wide = await sql.query(
-        `SELECT n.nspname || '.' || c.relname AS t, s.avg_width, s.max_width FROM (
-           SELECT starelid, sum(stawidth)::int AS avg_width, NULL::int AS max_width FROM pg_statistic GROUP BY starelid) s
-           JOIN pg_class c ON c.oid = s.starelid JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY s.avg_width DESC LIMIT 1`,
+        `SELECT sum(avg_width)::int AS avg_width FROM pg_stats
+          WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+          GROUP BY schemaname, tablename ORDER BY 1 DESC LIMIT 1`,
       );
       widestRow = Number(wide.rows[0]?.avg_width ?? 0);
     } catch (e) {

@@ -222,7 +222,7 @@ export class ChangeProcessor {
     if (info.keyIdx.length === 0) {
       this.#o.log.warn(
         { table: info.name },
-        `table ${info.name} has no primary key or replica identity index: Sluice publishes its inserts as deltas only, without facts. Add a primary key to get facts.`,
+        `table ${info.name} has no primary key or replica identity index: Sluice publishes its changes as deltas only, without facts. Add a primary key to get facts.`,
       );
     }
     if (before && before.schemaVersion !== info.schemaVersion) {

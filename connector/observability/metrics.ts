@@ -17,7 +17,6 @@ export class Metrics {
   readonly snapshots = new Map<string, { done: number; total: number; rate: number }>();
   /** Bytes between the server's WAL end and the slot's confirmed position (set by the status poller). */
   lagBytes = 0;
-  confirmedLsn = 0n;
 
   attach(processor: ChangeProcessor, sink: JetStreamSink): void {
     if (this.#processor && this.#sink) {
@@ -46,7 +45,6 @@ export class Metrics {
       acked: this.#base.acked + (s ? s.acked[0]! + s.acked[1]! : 0),
       bytes: this.#base.bytes + (s?.bytes ?? 0),
       inFlight: this.#sink?.inFlight ?? 0,
-      cacheHits: 0,
     };
   }
 

@@ -16,7 +16,7 @@
  * Facts trail deltas: a change's fact is published only once its delta is acknowledged, so the facts
  * stream never holds a change the deltas stream lacks. After a crash the deltas stream is therefore
  * at or ahead of the facts stream, and the previous row of any entity can be read back from the
- * facts stream as of exactly the position being replayed (see event-builder.ts).
+ * facts stream as of exactly the position being replayed (see change-processor.ts).
  */
 import { createInbox, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
 import { ErrorCodes, SluiceError } from '../errors.js';
@@ -240,7 +240,13 @@ export class JetStreamSink {
       const f = q[this.#factHead]!;
       if (f.after && !f.after.acked) break;
       q[this.#factHead++] = undefined as never;
-      this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.body, true);
+      try {
+        this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.body, true);
+      } catch (e) {
+        // Runs inside the ack subscription's callback: an error must end the session, not
+        // escape into nats.js and close its reader.
+        return this.#fail(e as Error);
+      }
     }
     if (this.#factHead > 1024 && this.#factHead * 2 > q.length) {
       q.splice(0, this.#factHead);
@@ -250,6 +256,7 @@ export class JetStreamSink {
 
   #onAck(err: Error | null, msg: Msg): void {
     if (this.#failed) return;
+    if (this.#closed) return;
     if (err) return this.#fail(err);
     const id = Number(msg.subject.slice(this.#inbox.length + 1));
     const p = this.#pending.get(id);
@@ -381,8 +388,11 @@ export class JetStreamSink {
     return this.#failed;
   }
 
+  #closed = false;
+
   /** Stops listening for acks. Idempotent. */
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
     try {
       this.#sub.unsubscribe();

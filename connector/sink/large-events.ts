@@ -3,7 +3,7 @@
  * NATS object store `<PREFIX>_LARGE` under its event id (deterministic, so a replay overwrites the
  * same object), and a reference event is published in its place: the same envelope and metadata,
  * `row` null / `changes` empty, and `data.dataref = { store, name, bytes }`. Nothing is dropped and
- * nothing is retried forever; consumers fetch the body with `fetchLargeEvent`.
+ * nothing is retried forever; consumers fetch the body with `fetchLargeEvent` (consumers/).
  *
  * Objects are not expired: a fact may reference one for as long as the row lives. `sluice teardown
  * --streams` removes the bucket.
@@ -12,7 +12,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LargeEventSink } from '../events/change-processor.js';
-import { fragmentAt } from '../events/json-fragments.js';
+import { dataRefOf } from '../../schemas/events.js';
 import { JS_API_TIMEOUT_MS } from './streams.js';
 
 export function largeBucketName(prefix: string): string {
@@ -50,27 +50,10 @@ export class LargeEventStore implements LargeEventSink {
 
   /** The full text of an event: the stored body when it is a reference event, else itself. */
   async resolve(text: string): Promise<string> {
-    if (!text.includes('"dataref":')) return text;
-    const ref = fragmentAt(text, ['data', 'dataref']);
+    const ref = dataRefOf(text);
     if (!ref) return text;
-    const { name } = JSON.parse(ref) as { name: string };
-    const body = await this.get(name);
-    if (body === null) throw new Error(`large event ${name} is missing from ${this.store}`);
+    const body = await this.get(ref.name);
+    if (body === null) throw new Error(`large event ${ref.name} is missing from ${this.store}`);
     return body;
   }
-}
-
-/**
- * For consumers: the full event of a message body. Reference events (`data.dataref`) are fetched
- * from the object store they name; other events are returned as they are.
- */
-export async function fetchLargeEvent(nc: NatsConnection, body: string): Promise<string> {
-  if (!body.includes('"dataref":')) return body;
-  const ref = fragmentAt(body, ['data', 'dataref']);
-  if (!ref) return body;
-  const { store, name } = JSON.parse(ref) as { store: string; name: string };
-  const os = await new Objm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).open(store);
-  const b = await os.getBlob(name);
-  if (!b) throw new Error(`large event ${name} is missing from ${store}`);
-  return DEC.decode(b);
 }

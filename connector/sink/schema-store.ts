@@ -54,10 +54,15 @@ export class KvSchemaRegistry implements SchemaRegistry {
         entry && entry.length ? (entry.json() as StoredSchemaVersion[]) : [];
       const last = versions[versions.length - 1];
       if (last && last.fingerprint === fingerprint) return last.version;
-      const earlier = [...versions]
-        .reverse()
-        .find((v) => v.fingerprint === fingerprint && BigInt(v.since) <= lsn);
-      if (earlier && lsn !== 0n) return earlier.version;
+      // A replay meets a layout again at a position inside that version's range: same version.
+      // Otherwise a layout seen before (a column added, then dropped) gets a new, higher one.
+      const replayed = versions.find(
+        (v, i) =>
+          v.fingerprint === fingerprint &&
+          BigInt(v.since) <= lsn &&
+          (i + 1 >= versions.length || lsn < BigInt(versions[i + 1]!.since)),
+      );
+      if (replayed && lsn !== 0n) return replayed.version;
       const next: StoredSchemaVersion = {
         version: (last?.version ?? 0) + 1,
         fingerprint,

@@ -19,10 +19,22 @@ export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
   try {
     return await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
   } catch (cause) {
-    throw new SluiceError(ErrorCodes.jetstreamDisabled, 'JetStream is not enabled on the NATS server.', {
-      hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
-      cause,
-    });
+    // Only a server that answers "not enabled" is misconfigured; a timeout or a lost connection
+    // is an outage the connector waits out.
+    if ((cause as Error).name === 'JetStreamNotEnabled' || /jetstream is not enabled/i.test(String(cause))) {
+      throw new SluiceError(ErrorCodes.jetstreamDisabled, 'JetStream is not enabled on the NATS server.', {
+        hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
+        cause,
+      });
+    }
+    throw new SluiceError(
+      ErrorCodes.natsUnreachable,
+      `JetStream does not answer: ${(cause as Error).message}.`,
+      {
+        hint: 'NATS is down or overloaded; Sluice retries.',
+        cause,
+      },
+    );
   }
 }
 

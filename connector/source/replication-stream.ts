@@ -3,7 +3,7 @@
  * keepalive handling, standby status updates, and back-pressure by pausing the socket.
  *
  * Own protocol handling over `pg` instead of pg-logical-replication (see pgoutput.ts and
- * ../../../shared/PITFALLS.md): its auto-acknowledge and its timer acknowledge the last *received*
+ * docs/operations.md, "Decision: own pgoutput decoding"): its auto-acknowledge and its timer acknowledge the last *received*
  * LSN, which loses transactions on a crash. Here the only position ever reported to PostgreSQL is
  * the one the pipeline says is durable (`confirm()`), and it is reported on a timer — also while the
  * socket is paused — so the walsender neither times out nor moves the slot past unpublished changes.

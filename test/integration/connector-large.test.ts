@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/index.js';
 import { startEnv, waitForDeltas, type SluiceEnv, type DeltaLike, type FactLike } from './env.js';
-import { fetchLargeEvent } from '../../connector/sink/large-events.js';
+import { fetchLargeEvent } from '../../consumers/large-events.js';
 import { FactEvent, DeltaEvent } from '../../schemas/events.js';
 
 let env: SluiceEnv;

@@ -1,0 +1,1 @@
+export { fetchLargeEvent } from './large-events.js';
