@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Kvm } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { expect } from 'vitest';
 import { eventually, type StreamMessage } from '../harness/index.js';
 import { SHOP_TABLES } from '../../examples/shop/schema.js';
@@ -117,15 +118,11 @@ export function startTraffic(
 
 /** Waits until the child connector logged that it streams; fails at once if it exits. */
 export async function waitStreaming(c: ChildConnector, timeout = 60_000): Promise<void> {
-  const ac = new AbortController();
-  void c.exited.then((code) =>
-    ac.abort(new Error(`the connector exited (code ${code}) before streaming:\n${tail(c.output())}`)),
-  );
   await eventually(() => /"msg":"streaming"/.test(c.output()), {
     timeout,
     interval: 20,
     message: 'the connector to start streaming',
-    signal: ac.signal,
+    signal: exitSignal(c),
   });
 }
 
@@ -215,20 +212,34 @@ export async function waitCaughtUp(env: SluiceEnv, timeout = 120_000, slot = 'sl
   return target;
 }
 
-/** Stream state (messages, subjects, last sequence), without reading it. */
+/**
+ * Stream state (messages, subjects, last sequence, and with `subjectsFilter` the messages on the
+ * matching subjects: keep that filter narrow, the server lists each subject), without reading it. Asks on a connection of its
+ * own: nats.js loses a request made while its connection is reconnecting (it times out), and the
+ * tests ask right after restarting NATS.
+ */
 export async function streamInfo(
   env: SluiceEnv,
   which: 'facts' | 'deltas',
   subjectsFilter?: string,
-): Promise<{ messages: number; subjects: number; lastSeq: number }> {
-  const jsm = await jetstreamManager(env.nc, { timeout: 15_000 });
-  const name = streamNames('cdc')[which];
-  const info = await jsm.streams.info(name, subjectsFilter ? { subjects_filter: subjectsFilter } : undefined);
-  return {
-    messages: info.state.messages,
-    subjects: info.state.num_subjects ?? 0,
-    lastSeq: info.state.last_seq,
-  };
+): Promise<{ messages: number; subjects: number; lastSeq: number; matching: number }> {
+  const nc = await connect({ servers: env.nats.url, reconnect: false, timeout: 2_000 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    const name = streamNames('cdc')[which];
+    const info = await jsm.streams.info(
+      name,
+      subjectsFilter ? { subjects_filter: subjectsFilter } : undefined,
+    );
+    return {
+      messages: info.state.messages,
+      subjects: info.state.num_subjects ?? 0,
+      lastSeq: info.state.last_seq,
+      matching: Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0),
+    };
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -335,8 +346,9 @@ export interface StreamsSummary {
 /**
  * The stream-level guarantees after a fault: every delta, fact and tx marker is stored once (by
  * Nats-Msg-Id and by version, the header equal to the event id), versions strictly rise in stream
- * order in both streams, every tx marker's event count adds up to the change deltas, and every live
- * fact that came from a change carries the version of the latest delta of its entity.
+ * order in both streams, every tx marker's event count adds up to the change deltas, every latest
+ * fact that came from a change carries the version of the latest delta of its entity, and a latest
+ * snapshot fact is newer than every delta of its entity.
  */
 export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
   const deltas = await env.deltas();
@@ -393,9 +405,14 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
     latest.set(m.subject, ev.data);
   }
   for (const [subject, f] of latest) {
-    if (f.op === 'snapshot' || f.op === 'truncate') continue;
+    if (f.op === 'truncate') continue;
     const dv = lastDeltaVersion.get(subject);
-    if (dv !== f.version) note(`fact ${subject} has version ${f.version}, its latest delta ${dv ?? 'none'}`);
+    // A snapshot fact is never older than a change of its row; any other fact is its latest change's.
+    if (f.op === 'snapshot') {
+      if (dv !== undefined && !(f.version > dv))
+        note(`snapshot fact ${subject} ${f.version} older than its delta ${dv}`);
+    } else if (dv !== f.version)
+      note(`fact ${subject} has version ${f.version}, its latest delta ${dv ?? 'none'}`);
   }
   expect(problems, 'stream-level guarantees').toEqual([]);
   return { deltas, facts, changesByTableOp, changeDeltas, txMarkers };
@@ -407,4 +424,109 @@ export async function checkShopAfterFaults(env: SluiceEnv): Promise<StreamsSumma
   expect(await factDifferences(env, liveFacts(summary.facts)), 'facts equal the tables').toEqual([]);
   expect(summary.changesByTableOp, 'one delta per committed row change').toEqual(await auditCounts(env));
   return summary;
+}
+
+/** Wall-clock phases of a test, for its report line. */
+export function phases(): { mark(name: string): void; toString(): string } {
+  let last = Date.now();
+  const parts: string[] = [];
+  return {
+    mark(name) {
+      const now = Date.now();
+      parts.push(`${name} ${((now - last) / 1000).toFixed(1)} s`);
+      last = now;
+    },
+    toString: () => parts.join(', '),
+  };
+}
+
+/** What the connector and PostgreSQL were doing, for a failure message. */
+export async function diagnose(env: SluiceEnv, c: ChildConnector | null): Promise<string> {
+  const parts: string[] = [];
+  if (c)
+    parts.push(
+      `connector (exit ${c.child.exitCode ?? c.child.signalCode ?? 'running'}):\n${tail(c.output(), 60)}`,
+    );
+  try {
+    const a = await env.sql(
+      `SELECT pid, application_name AS app, backend_type AS type, state, wait_event_type || ':' || wait_event AS wait,
+              left(query, 100) AS query
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    parts.push(`pg_stat_activity:\n${a.rows.map((r) => JSON.stringify(r)).join('\n')}`);
+    const s = await env.sql(
+      `SELECT slot_name, active, active_pid, restart_lsn::text, confirmed_flush_lsn::text, pg_current_wal_lsn()::text AS current
+         FROM pg_replication_slots`,
+    );
+    parts.push(`slots: ${JSON.stringify(s.rows)}`);
+  } catch (e) {
+    parts.push(`(PostgreSQL not answering: ${(e as Error).message})`);
+  }
+  return parts.join('\n');
+}
+
+/** Runs `fn`; if it throws, rethrows with {@link diagnose}'s report appended to the message. */
+export async function explained<T>(
+  env: SluiceEnv,
+  c: ChildConnector | null,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    err.message += `\n--- diagnosis ---\n${await diagnose(env, c)}`;
+    throw err;
+  }
+}
+
+/**
+ * Starts `sluice run` as a child process and waits until it streams and its initial snapshot is
+ * done. The fault tests start traffic only then: updates of TOASTed rows during a snapshot chunk
+ * lose the TOASTed column (see faults-snapshot.test.ts), which would make them fail at random for a
+ * reason that is not theirs.
+ */
+export async function spawnStreaming(env: SluiceEnv, extra: Record<string, string>): Promise<ChildConnector> {
+  const c = env.spawnConnector(extra);
+  await waitStreaming(c);
+  await explained(env, c, () => waitSnapshotsDone(env));
+  return c;
+}
+
+/** Aborts when the child connector exits, so a wait fails at once with its output. */
+export function exitSignal(c: ChildConnector): AbortSignal {
+  const ac = new AbortController();
+  void c.exited.then((code) =>
+    ac.abort(new Error(`the connector exited (code ${code}):\n${tail(c.output())}`)),
+  );
+  return ac.signal;
+}
+
+/** Waits until the deltas stream holds at least `n` more messages than `from`; fails if the connector exits. */
+export async function deltasGrow(
+  env: SluiceEnv,
+  from: number,
+  n: number,
+  c: ChildConnector,
+): Promise<number> {
+  return explained(env, c, () =>
+    eventually(
+      async () => {
+        const { messages } = await streamInfo(env, 'deltas');
+        if (messages < from + n) throw new Error(`deltas at ${messages}, want ${from + n}`);
+        return messages;
+      },
+      { timeout: 60_000, interval: 200, message: `${n} more deltas after ${from}`, signal: exitSignal(c) },
+    ),
+  );
+}
+
+/** Why each of the connector's sessions ended (its "session ended" log lines). */
+export function sessionsEnded(c: ChildConnector): string[] {
+  return [...c.output().matchAll(/"msg":"session ended: ([^"]*)"/g)].map((m) => m[1]!);
+}
+
+/** How many sessions of the connector started streaming. */
+export function streamingSessions(c: ChildConnector): number {
+  return (c.output().match(/"msg":"streaming"/g) ?? []).length;
 }

@@ -13,6 +13,7 @@ import {
   prng,
   seedShopWithAudit,
   shopConnectorEnv,
+  spawnStreaming,
   startTraffic,
   tail,
   waitCaughtUp,
@@ -39,8 +40,7 @@ describe('faults: kill -9 of the connector', () => {
     const started = Date.now();
     const rand = prng(SEED);
     const extra = shopConnectorEnv();
-    let c: ChildConnector = env.spawnConnector(extra);
-    await waitStreaming(c);
+    let c: ChildConnector = await spawnStreaming(env, extra);
     const traffic = startTraffic(env, { rate: 400, seed: SEED });
     const moments: number[] = [];
     const restarts: number[] = [];
