@@ -24,6 +24,7 @@ import {
   ensureSlot,
   listTables,
   pgCatalog,
+  pgRowSource,
   planPublications,
   publicationNames,
   reconcilePublications,
@@ -255,6 +256,7 @@ export class Connector {
       lastDelta: deltasState.lastPosition,
       log: this.#log,
       large,
+      rows: pgRowSource(sql),
       onLogicalMessage: (m) => snapshotter.onLogicalMessage(m),
       onChange: (t, key) => snapshotter.onChange(t, key),
     });

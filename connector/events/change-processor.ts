@@ -39,6 +39,19 @@ export interface ChangeSink {
   publishDelta(tx: TxTicket, msg: OutMessage): void;
 }
 
+/**
+ * Reads current values from the source database: the last resort for an unchanged TOAST value of a
+ * row Sluice never saw (no cached row, no fact). Returns fragments by column index, or null when
+ * the row is gone.
+ */
+export interface RowSource {
+  readColumns(
+    t: TableInfo,
+    key: readonly string[],
+    columns: readonly number[],
+  ): Promise<Map<number, string> | null>;
+}
+
 /** Reads of the facts stream the processor needs. */
 export interface FactStore {
   /** Stored text of the latest fact on a subject, or null. */
@@ -93,6 +106,8 @@ export interface ProcessorOptions {
    * fails the session with an explanation.
    */
   large?: LargeEventSink;
+  /** Current values from the database for TOAST values Sluice never saw (optional). */
+  rows?: RowSource;
   /** Called for every change of a captured table (the snapshotter drops chunk rows it sees here). */
   onChange?: (table: TableInfo, keyToken: string) => void;
 }
@@ -130,7 +145,7 @@ export class ChangeProcessor {
   readonly #warnedIncomplete = new Set<string>();
   readonly #warnedBadValue = new Set<string>();
   /** Events built, for metrics. */
-  readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0 };
+  readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0, dbReads: 0 };
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
@@ -368,6 +383,44 @@ export class ChangeProcessor {
     }
     const newSubject = t.factPrefix + this.#keyToken(t, c.newRow);
     const row = this.#complete(t, c.newRow, prev);
+    if (row.includes(undefined) && this.#o.rows && !this.#skip(this.#o.lastFact, this.#pos(tx, 0))) {
+      return this.#fillFromDatabase(t, row).then((factRow) =>
+        this.#emitUpdate(c, subject, newSubject, prev, row, factRow),
+      );
+    }
+    return this.#emitUpdate(c, subject, newSubject, prev, row, null);
+  }
+
+  /**
+   * An unchanged TOAST value of a row Sluice never saw: read the column's current value. It can be
+   * newer than this change (a later change of that column is on its way and corrects it); the
+   * row cache keeps it unknown, so no delta ever reports it as an old value.
+   */
+  async #fillFromDatabase(t: TableInfo, row: (string | undefined)[]): Promise<(string | undefined)[] | null> {
+    const missing: number[] = [];
+    row.forEach((v, i) => v === undefined && missing.push(i));
+    const values = await this.#o.rows!.readColumns(
+      t,
+      t.keyIdx.map((i) => row[i]!),
+      missing,
+    );
+    if (!values) return null;
+    this.stats.dbReads++;
+    const filled = [...row];
+    for (const [i, v] of values) filled[i] = v;
+    return filled;
+  }
+
+  #emitUpdate(
+    c: Extract<Change, { kind: 'update' }>,
+    subject: string,
+    newSubject: string,
+    prev: Row | null,
+    row: (string | undefined)[],
+    factRow: (string | undefined)[] | null,
+  ): void | Promise<void> {
+    const t = c.t;
+    const tx = this.#openTx();
     if (newSubject !== subject) {
       // A key change is a delete of the old entity and an insert of the new one.
       const r = this.#publish(
@@ -378,10 +431,10 @@ export class ChangeProcessor {
         prev ?? c.oldRow ?? this.#keyOnly(t, c.oldKey!),
         null,
       );
-      if (r) return r.then(() => this.#publish(tx, t, 'insert', newSubject, null, row));
-      return this.#publish(tx, t, 'insert', newSubject, null, row);
+      if (r) return r.then(() => this.#publish(tx, t, 'insert', newSubject, null, row, factRow));
+      return this.#publish(tx, t, 'insert', newSubject, null, row, factRow);
     }
-    return this.#publish(tx, t, 'update', subject, prev ?? c.oldRow, row);
+    return this.#publish(tx, t, 'update', subject, prev ?? c.oldRow, row, factRow);
   }
 
   #keyOnly(t: TableInfo, key: readonly string[]): (string | undefined)[] {
@@ -396,7 +449,7 @@ export class ChangeProcessor {
     for (let i = 0; i < row.length; i++) {
       if (row[i] === undefined && prev && prev[i] !== undefined) row[i] = prev[i];
     }
-    if (row.includes(undefined) && !this.#warnedIncomplete.has(t.name)) {
+    if (row.includes(undefined) && !this.#o.rows && !this.#warnedIncomplete.has(t.name)) {
       this.#warnedIncomplete.add(t.name);
       this.#o.log.warn(
         { table: t.name },
@@ -417,6 +470,8 @@ export class ChangeProcessor {
     subject: string,
     oldRow: readonly (string | undefined)[] | null,
     newRow: (string | undefined)[] | null,
+    /** The fact's row when it differs from newRow (values read from the database). */
+    factRow: (string | undefined)[] | null = null,
   ): void | Promise<void> {
     const idx = tx.idx++;
     const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
@@ -456,7 +511,7 @@ export class ChangeProcessor {
         id: this.#idPrefix + version + ':fact',
         body:
           this.#head(tx, t, keyToken, version, 'fact') +
-          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : (factRow ?? newRow))},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
       };
     }
     return this.#send(tx, delta, fact);

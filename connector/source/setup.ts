@@ -15,6 +15,7 @@ import { ErrorCodes, SluiceError } from '../errors.js';
 import { SESSION_OPTIONS } from './replication-stream.js';
 import { loadTypes, type PgType } from './type-catalog.js';
 import type { Catalog } from '../events/tables.js';
+import type { RowSource } from '../events/change-processor.js';
 
 /** Opens a normal (non-replication) connection with the session settings the type mapping needs. */
 export async function connectSql(url: string, applicationName = 'sluice'): Promise<pg.Client> {
@@ -397,6 +398,50 @@ export function pgCatalog(c: pg.Client): Catalog {
       const hasPk = rows.some((x) => bool(x.in_pk));
       const identity = rows.filter((x) => (hasPk ? bool(x.in_pk) : bool(x.in_ri))).map((x) => x.attname); // column order, like the key flags of a Relation message
       return { identity, notNull: new Set(rows.filter((x) => bool(x.attnotnull)).map((x) => x.attname)) };
+    },
+  };
+}
+
+/**
+ * Current column values of one row, by key, as JSON fragments (see RowSource in
+ * change-processor.ts). Key values arrive as JSON fragments and are bound as text, cast to each
+ * key column's type, so the primary-key index serves the lookup.
+ */
+export function pgRowSource(c: pg.Client): RowSource {
+  const types = new Map<number, Map<string, string>>();
+  return {
+    async readColumns(t, key, columns) {
+      let colTypes = types.get(t.relationId);
+      if (!colTypes) {
+        const r = await c.query(
+          `SELECT attname, format_type(atttypid, atttypmod) AS t FROM pg_attribute
+            WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`,
+          [t.relationId],
+        );
+        colTypes = new Map(r.rows.map((x) => [x.attname as string, x.t as string]));
+        types.set(t.relationId, colTypes);
+      }
+      const where = t.keyIdx
+        .map(
+          (i, k) =>
+            `t.${quoteIdent(t.columns[i]!.name)} = $${k + 1}::${colTypes!.get(t.columns[i]!.name) ?? 'text'}`,
+        )
+        .join(' AND ');
+      const select = columns.map((i) => `t.${quoteIdent(t.columns[i]!.name)}::text`).join(', ');
+      const params = key.map((f) => {
+        const v = JSON.parse(f) as unknown;
+        return typeof v === 'string' ? v : JSON.stringify(v);
+      });
+      const r = await c.query({
+        text: `SELECT ${select} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)} t WHERE ${where}`,
+        values: params,
+        rowMode: 'array',
+      });
+      const row = r.rows[0] as (string | null)[] | undefined;
+      if (!row) return null;
+      return new Map(
+        columns.map((i, k) => [i, row[k] === null ? 'null' : t.columns[i]!.mapper(row[k]!)] as const),
+      );
     },
   };
 }
