@@ -79,19 +79,28 @@ export const ConfigSchema = z
       .object({
         /** Most messages published and not yet acknowledged. Default 4096. */
         maxInFlight: z.number().int().min(1).max(1_000_000).default(4096),
-        /** Most bytes published and not yet acknowledged. Default 32 MiB. */
+        /** Most bytes published and not yet acknowledged. Default 16 MiB. */
         maxInFlightBytes: z
           .number()
           .int()
           .min(1024)
-          .default(32 * 1024 * 1024),
+          .default(16 * 1024 * 1024),
         /** Seconds to wait for a JetStream acknowledgement before restarting the session. Default 30. */
         ackTimeoutSec: duration.default(30),
       })
       .strict()
       .prefault({}),
-    /** Entries in the in-memory latest-row cache used for old values. Default 100000. */
-    rowCacheSize: z.number().int().min(1000).default(100_000),
+    /** Entries in the in-memory latest-row cache used for old values. Default 20000. */
+    rowCacheSize: z.number().int().min(1000).default(20_000),
+    /**
+     * Estimated bytes the latest-row cache may hold. Default 32 MiB; keep it above
+     * publish.maxInFlightBytes so rows still in flight are never evicted.
+     */
+    rowCacheBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(32 * 1024 * 1024),
     /** HTTP port for /healthz, /readyz and /metrics; 0 disables. Default 8080. */
     httpPort: z.number().int().min(0).max(65535).default(8080),
     /** Log level. Default info. */
@@ -130,6 +139,7 @@ const ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }
   SLUICE_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   SLUICE_TABLE_REFRESH_SEC: { path: ['tableRefreshSec'], type: 'number' },
   SLUICE_ROW_CACHE_SIZE: { path: ['rowCacheSize'], type: 'number' },
+  SLUICE_ROW_CACHE_BYTES: { path: ['rowCacheBytes'], type: 'number' },
   SLUICE_STREAM_STORAGE: { path: ['streams', 'storage'], type: 'string' },
   SLUICE_ACK_TIMEOUT_SEC: { path: ['publish', 'ackTimeoutSec'], type: 'number' },
 };

@@ -56,8 +56,8 @@ const FATAL_CODES = new Set<string>([
 ]);
 
 /** Messages queued from the socket before it is paused (back-pressure on the walsender). */
-const QUEUE_HIGH = 20_000;
-const QUEUE_LOW = 2_000;
+const QUEUE_HIGH = 5_000;
+const QUEUE_LOW = 500;
 
 /** Connects to NATS as a daemon: reconnect forever, report status changes. */
 export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Promise<NatsConnection> {
@@ -251,7 +251,7 @@ export class Connector {
           if (seq > 0) await purgeBelow(jsm, names.facts, filter, seq);
         },
       },
-      cache: new RowCache(cfg.rowCacheSize),
+      cache: new RowCache(cfg.rowCacheSize, cfg.rowCacheBytes),
       lastFact: factsState.lastPosition,
       lastDelta: deltasState.lastPosition,
       log: this.#log,

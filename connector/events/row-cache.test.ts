@@ -17,6 +17,16 @@ describe('RowCache', () => {
     expect(c.size).toBe(2);
   });
 
+  it('keeps its estimated bytes under the limit', () => {
+    const c = new RowCache(1_000_000, 10_000);
+    for (let i = 0; i < 1000; i++) c.set(`k${i}`, row('x'.repeat(100)));
+    expect(c.bytes).toBeLessThanOrEqual(10_000);
+    expect(c.size).toBeGreaterThan(10);
+    expect(c.get('k999')).toBeDefined();
+    for (let i = 0; i < 1000; i++) c.delete(`k${i}`);
+    expect(c.bytes).toBe(0);
+  });
+
   it('drops a table by prefix', () => {
     const c = new RowCache(10);
     c.set('cdc.fact.public.t.1', row('1'));

@@ -17,15 +17,33 @@ export interface CachedRow {
   readonly values: Row;
 }
 
+/** Rough bytes an entry costs on the heap: its values plus per-string and per-entry overhead. */
+function weigh(subject: string, row: CachedRow): number {
+  let n = 96 + subject.length;
+  for (const v of row.values) n += 24 + (v === undefined ? 0 : v.length);
+  return n;
+}
+
 export class RowCache {
   readonly #capacity: number;
+  readonly #maxBytes: number;
   readonly #map = new Map<string, CachedRow>();
+  #bytes = 0;
   hits = 0;
   misses = 0;
 
-  /** @param capacity most entries kept */
-  constructor(capacity: number) {
+  /**
+   * @param capacity most entries kept
+   * @param maxBytes most bytes kept (estimated), default unlimited
+   */
+  constructor(capacity: number, maxBytes = Infinity) {
     this.#capacity = capacity;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Estimated bytes held. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   get(subject: string): CachedRow | undefined {
@@ -42,9 +60,10 @@ export class RowCache {
   }
 
   set(subject: string, row: CachedRow): void {
-    this.#map.delete(subject);
+    this.delete(subject);
     this.#map.set(subject, row);
-    if (this.#map.size > this.#capacity) this.#evict();
+    this.#bytes += weigh(subject, row);
+    if (this.#map.size > this.#capacity || this.#bytes > this.#maxBytes) this.#evict();
   }
 
   /**
@@ -52,20 +71,24 @@ export class RowCache {
    * deleted slots at the front of V8's ordered hash table every time (quadratic in practice).
    */
   #evict(): void {
-    let n = Math.max(1, Math.floor(this.#capacity / 10));
-    for (const k of this.#map.keys()) {
+    let n = Math.max(1, Math.floor(this.#map.size / 10));
+    for (const [k, row] of this.#map) {
       this.#map.delete(k);
-      if (--n === 0) break;
+      this.#bytes -= weigh(k, row);
+      if (--n === 0 && this.#map.size <= this.#capacity && this.#bytes <= this.#maxBytes) break;
     }
   }
 
   delete(subject: string): void {
+    const row = this.#map.get(subject);
+    if (row === undefined) return;
     this.#map.delete(subject);
+    this.#bytes -= weigh(subject, row);
   }
 
   /** Drops every entry whose subject starts with `prefix` (a truncated table). */
   deletePrefix(prefix: string): void {
-    for (const k of this.#map.keys()) if (k.startsWith(prefix)) this.#map.delete(k);
+    for (const k of [...this.#map.keys()]) if (k.startsWith(prefix)) this.delete(k);
   }
 
   get size(): number {

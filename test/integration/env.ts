@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
@@ -33,8 +35,11 @@ export interface SluiceEnv {
   ): Promise<pg.QueryResult<R>>;
   /** Starts the connector in this process. */
   startConnector(extra?: Record<string, string>): RunningConnector;
-  /** Starts `sluice run` as a child process. */
-  spawnConnector(extra?: Record<string, string>): ChildConnector;
+  /**
+   * Starts `sluice run` as a child process: from source through tsx, or with `compiled` the built
+   * `dist/cli/sluice.js` a user runs (for measuring its memory; CI builds it before the tests).
+   */
+  spawnConnector(extra?: Record<string, string>, opts?: { compiled?: boolean }): ChildConnector;
   facts(prefix?: string): Promise<StreamMessage[]>;
   deltas(prefix?: string): Promise<StreamMessage[]>;
   close(): Promise<void>;
@@ -99,8 +104,13 @@ export async function startEnv(opts: { pgVersion?: 15 | 17; natsArgs?: string[] 
       running.push(r);
       return r;
     },
-    spawnConnector(extra = {}) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/sluice.ts', 'run'], {
+    spawnConnector(extra = {}, opts = {}) {
+      const entry = join(ROOT, 'dist/cli/sluice.js');
+      if (opts.compiled && !existsSync(entry)) {
+        throw new Error(`${entry} does not exist: run "npm run build" first`);
+      }
+      const args = opts.compiled ? [entry, 'run'] : ['--import', 'tsx', 'cli/sluice.ts', 'run'];
+      const child = spawn(process.execPath, args, {
         cwd: ROOT,
         env: { ...process.env, ...env, ...extra, SLUICE_LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -486,8 +486,12 @@ export async function explained<T>(
  * lose the TOASTed column (see faults-snapshot.test.ts), which would make them fail at random for a
  * reason that is not theirs.
  */
-export async function spawnStreaming(env: SluiceEnv, extra: Record<string, string>): Promise<ChildConnector> {
-  const c = env.spawnConnector(extra);
+export async function spawnStreaming(
+  env: SluiceEnv,
+  extra: Record<string, string>,
+  opts: { compiled?: boolean } = {},
+): Promise<ChildConnector> {
+  const c = env.spawnConnector(extra, opts);
   await waitStreaming(c);
   await explained(env, c, () => waitSnapshotsDone(env));
   return c;

@@ -26,7 +26,7 @@ describe('faults: memory', () => {
     const env = await startEnv();
     try {
       await env.sql(`CREATE TABLE public.big (id int PRIMARY KEY, pad text NOT NULL)`);
-      const c = await spawnStreaming(env, { SLUICE_TABLES: 'public.big' });
+      const c = await spawnStreaming(env, { SLUICE_TABLES: 'public.big' }, { compiled: true });
       const rss = new RssSampler(c.child.pid!, 500);
       t.mark('setup');
       try {
