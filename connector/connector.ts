@@ -60,7 +60,12 @@ const QUEUE_HIGH = 5_000;
 const QUEUE_LOW = 500;
 
 /** Connects to NATS as a daemon: reconnect forever, report status changes. */
-export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Promise<NatsConnection> {
+export async function connectNats(
+  cfg: Config,
+  log: Logger,
+  name = 'sluice',
+  onStatus: (type: string) => void = () => undefined,
+): Promise<NatsConnection> {
   try {
     const nc = await connect({
       servers: cfg.natsUrl.split(',').map((s) => s.trim()),
@@ -75,6 +80,7 @@ export async function connectNats(cfg: Config, log: Logger, name = 'sluice'): Pr
         if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
           log.warn({ module: 'nats', status: s.type }, `NATS ${s.type}`);
         }
+        onStatus(s.type);
       }
     })();
     return nc;
@@ -118,6 +124,8 @@ export class Connector {
   #sql: pg.Client | null = null;
   #snapshotter: Snapshotter | null = null;
   #superuser = false;
+  #failSession: ((e: Error) => void) | null = null;
+  #wakeBackoff: (() => void) | null = null;
   readonly #warnedNotOwned = new Set<string>();
 
   constructor(cfg: Config, log: Logger, metrics = new Metrics()) {
@@ -148,7 +156,11 @@ export class Connector {
           );
           await this.#closeSql();
           if (Date.now() - started > 60_000) backoffMs = 500;
-          await sleep(backoffMs, signal);
+          // NATS coming back ends the wait early (see the status callback).
+          const wake = new AbortController();
+          this.#wakeBackoff = () => wake.abort();
+          await sleep(backoffMs, AbortSignal.any([signal, wake.signal]));
+          this.#wakeBackoff = null;
           backoffMs = Math.min(backoffMs * 2, 30_000);
         }
       }
@@ -189,7 +201,14 @@ export class Connector {
       this.#superuser = facts.isSuperuser;
       const slot = await ensureSlot(this.#sql, cfg.slot, facts.database);
       if (slot.created) this.#log.info({ slot: cfg.slot }, 'created replication slot');
-      if (!this.#nc) this.#nc = await connectNats(cfg, this.#log);
+      // A lost connection ends the session at once: replies to what was sent just before it are
+      // lost, and waiting for their timeouts would only delay the resynchronisation.
+      if (!this.#nc) {
+        this.#nc = await connectNats(cfg, this.#log, 'sluice', (type) => {
+          if (type === 'disconnect') this.#failSession?.(new Error('NATS connection lost'));
+          if (type === 'reconnect') this.#wakeBackoff?.();
+        });
+      }
       this.#jsm = await manager(this.#nc);
       await ensureStreams(this.#jsm, cfg, this.#log);
       this.#snapshotter = new Snapshotter({
@@ -234,6 +253,7 @@ export class Connector {
       },
       onFatal: (e) => failed!(e),
     });
+    this.#failSession = (e) => failed!(e);
     const snapshotter = this.#snapshotter!;
     const processor = new ChangeProcessor({
       prefix: cfg.prefix,
@@ -350,6 +370,7 @@ export class Connector {
       aborted.then(() => ({ kind: 'aborted' as const })),
     ]);
     stop = true;
+    this.#failSession = null;
     clearInterval(refresh);
     snapshotter.detach();
     if (wake) (wake as () => void)();

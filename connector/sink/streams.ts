@@ -12,8 +12,12 @@ import { streamNames } from '../../schemas/subjects.js';
 import { fragmentAt } from '../events/json-fragments.js';
 import type { Logger } from '../logger.js';
 
-/** Milliseconds the JetStream API may take; nats.js otherwise uses 5 s whatever its docs say. */
-export const JS_API_TIMEOUT_MS = 15_000;
+/**
+ * Milliseconds a JetStream API request may take (set explicitly: nats.js's default is not what its
+ * docs say). A request sent while the connection drops gets no reply, so a long timeout only
+ * delays the retry.
+ */
+export const JS_API_TIMEOUT_MS = 5_000;
 
 export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
   try {
