@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests beside the code, and integration tests under test/ that start
-// real PostgreSQL and nats-server processes through test/harness. Integration files run with
-// limited parallelism because every file starts its own servers on a 2-core machine.
+// real PostgreSQL and nats-server processes through test/harness. Integration files run one at a
+// time: each starts its own servers, and the fault tests (kill -9, outages, memory limits) must
+// not share the 2-core machine with another file's load.
 export default defineConfig({
   test: {
     projects: [
@@ -11,6 +12,7 @@ export default defineConfig({
           name: 'unit',
           include: ['{connector,consumers,schemas,cli,examples,bench}/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -18,11 +20,12 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           environment: 'node',
-          testTimeout: 120_000,
+          sequence: { groupOrder: 1 },
+          testTimeout: 240_000,
           hookTimeout: 120_000,
           pool: 'forks',
-          maxWorkers: 2,
-          fileParallelism: true,
+          maxWorkers: 1,
+          fileParallelism: false,
         },
       },
     ],

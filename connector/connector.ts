@@ -56,8 +56,8 @@ const FATAL_CODES = new Set<string>([
 ]);
 
 /** Messages queued from the socket before it is paused (back-pressure on the walsender). */
-const QUEUE_HIGH = 5_000;
-const QUEUE_LOW = 500;
+const QUEUE_HIGH = 2_000;
+const QUEUE_LOW = 200;
 
 /** Connects to NATS as a daemon: reconnect forever, report status changes. */
 export async function connectNats(
