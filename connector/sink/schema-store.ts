@@ -53,16 +53,17 @@ export class KvSchemaRegistry implements SchemaRegistry {
       const versions: StoredSchemaVersion[] =
         entry && entry.length ? (entry.json() as StoredSchemaVersion[]) : [];
       const last = versions[versions.length - 1];
-      if (last && last.fingerprint === fingerprint) return last.version;
-      // A replay meets a layout again at a position inside that version's range: same version.
-      // Otherwise a layout seen before (a column added, then dropped) gets a new, higher one.
-      const replayed = versions.find(
-        (v, i) =>
-          v.fingerprint === fingerprint &&
-          BigInt(v.since) <= lsn &&
-          (i + 1 >= versions.length || lsn < BigInt(versions[i + 1]!.since)),
-      );
-      if (replayed && lsn !== 0n) return replayed.version;
+      // The version in effect at this position: a replay after a restart meets each layout at
+      // the position it was first seen, and gets the number it had.
+      const at = lsn === 0n ? undefined : versions.findLast((v) => BigInt(v.since) <= lsn);
+      if (at && at.fingerprint === fingerprint) return at.version;
+      // Before the first recorded position (a replay reaching further back): the first layout.
+      if (!at && lsn !== 0n && versions[0]?.fingerprint === fingerprint) return versions[0].version;
+      // The current layout (the snapshotter asks without a position).
+      if (last && last.fingerprint === fingerprint && (lsn === 0n || BigInt(last.since) <= lsn))
+        return last.version;
+      // A layout different from the one in effect — also one seen long ago (a column added, then
+      // dropped) — gets a new, higher number: schemaVersion only rises.
       const next: StoredSchemaVersion = {
         version: (last?.version ?? 0) + 1,
         fingerprint,
