@@ -377,7 +377,12 @@ export class Connector {
     if (outcome.kind === 'aborted') {
       // Drain: stop reading, let in-flight publishes finish, report the final position, exit.
       stream.pause();
-      await Promise.race([sink.drained().catch(() => undefined), sleep(10_000)]);
+      // At most 10 s; the timer is cancelled as soon as the window is drained.
+      const drainedOrLate = new AbortController();
+      await Promise.race([
+        sink.drained().catch(() => undefined).finally(() => drainedOrLate.abort()),
+        sleep(10_000, drainedOrLate.signal),
+      ]);
       stream.flushStatus();
       this.#log.info({ confirmed: formatLsn(stream.confirmed) }, 'drained and stopped');
     }

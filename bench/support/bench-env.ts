@@ -3,11 +3,13 @@
  * on free loopback ports, in temp dirs), a bench NATS connection, and the per-scenario database,
  * slot and stream housekeeping. Everything a run measures shares these two servers.
  */
-import { cpus, release, totalmem, type as osType } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import pg from 'pg';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { startNats, startPostgres, type NatsServer, type PostgresServer } from '../../test/harness/index.js';
+import { ROOT } from './paths.js';
 
 /** PostgreSQL settings of the bench server, on top of the harness defaults (fsync off, 128 MB buffers). */
 export const BENCH_PG_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -26,6 +28,23 @@ export interface MachineInfo {
   node: string;
   postgres: string;
   natsServer: string;
+  /** 1-minute load average when the run started: above ~0.5 other work shared the machine. */
+  loadAverageAtStart: number;
+  /** The commit measured, and whether connector/, cli/ or schemas/ had uncommitted changes. */
+  revision: { commit: string; dirty: boolean } | null;
+}
+
+function revision(): MachineInfo['revision'] {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return {
+      commit: git('rev-parse', '--short', 'HEAD').trim(),
+      dirty: git('status', '--porcelain', '--', 'connector', 'cli', 'schemas').trim() !== '',
+    };
+  } catch {
+    return null;
+  }
 }
 
 export interface BenchEnv {
@@ -43,8 +62,8 @@ export interface BenchEnv {
     sql: string,
     params?: unknown[],
   ): Promise<pg.QueryResult<R>>;
-  /** Drops the slot (if any) and the database. */
-  dropDatabase(name: string, slot?: string): Promise<void>;
+  /** Drops the slots (if any) and the database. */
+  dropDatabase(name: string, slots?: string | readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,6 +89,8 @@ export async function startBenchEnv(): Promise<BenchEnv> {
     node: process.version,
     postgres: version.rows[0]!.server_version,
     natsServer: nc.info?.version ?? 'unknown',
+    loadAverageAtStart: loadavg()[0]!,
+    revision: revision(),
   };
   const query: BenchEnv['query'] = (database, sql, params) => pgServer.query(sql, params, database);
   return {
@@ -83,13 +104,23 @@ export async function startBenchEnv(): Promise<BenchEnv> {
       await pgServer.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       return pgServer.createDatabase(name);
     },
-    async dropDatabase(name, slot) {
-      if (slot) {
-        await pgServer
-          .query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [
-            slot,
-          ])
-          .catch(() => undefined);
+    async dropDatabase(name, slots) {
+      for (const slot of typeof slots === 'string' ? [slots] : (slots ?? [])) {
+        // A walsender may still hold the slot for a moment after its client went away: end it.
+        await pollUntil(async () => {
+          const r = await pgServer.query<{ active_pid: number | null }>(
+            'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
+            [slot],
+          );
+          const row = r.rows[0];
+          if (!row) return true;
+          if (row.active_pid !== null) {
+            await pgServer.query('SELECT pg_terminate_backend($1)', [row.active_pid]);
+            return undefined;
+          }
+          await pgServer.query('SELECT pg_drop_replication_slot($1)', [slot]);
+          return true;
+        }, 15_000);
       }
       await pgServer.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },

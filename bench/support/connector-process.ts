@@ -6,11 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ROOT, SLUICE_CLI } from './paths.js';
-import { pollUntil, type BenchEnv } from './bench-env.js';
+import { pollUntil, sleep, type BenchEnv } from './bench-env.js';
 
 export interface ConnectorOptions {
   databaseUrl: string;
-  natsUrl: string;
+  /** Default: the bench's nats-server. */
+  natsUrl?: string;
   /** Replication slot; one per scenario (slots are server-wide). */
   slot: string;
   snapshot: 'initial' | 'never';
@@ -31,20 +32,35 @@ export interface ConnectorProcess {
   rssMB(): number | null;
   /** User + system CPU seconds used so far, or null once it exited. */
   cpuSec(): number | null;
-  /** SIGTERM (the connector drains and exits), SIGKILL after `graceMs`. Idempotent. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * SIGTERM: the connector drains, confirms its position and closes its replication connection.
+   * Once the slot is released the process gets `releasedGraceMs` to exit on its own before it is
+   * SIGKILLed (it would otherwise linger for a 10 s timer; see bench/README.md). With
+   * `natural: true` it is always left to exit by itself (a CPU profile is written at exit).
+   * SIGKILL after `graceMs` in any case. Idempotent.
+   */
+  stop(opts?: { natural?: boolean; graceMs?: number; releasedGraceMs?: number }): Promise<StopOutcome>;
+}
+
+/** How a stop went: how long the process took to release its slot and to exit, and whether it was killed. */
+export interface StopOutcome {
+  /** ms from SIGTERM until the slot was inactive (null: not observed). */
+  releasedMs: number | null;
+  /** ms from SIGTERM until the process exited. */
+  exitedMs: number;
+  killed: boolean;
 }
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /** Starts `sluice run`. Its log level is warn: only problems are printed (and kept in output()). */
-export function spawnConnector(opts: ConnectorOptions): ConnectorProcess {
+export function spawnConnector(bench: BenchEnv, opts: ConnectorOptions): ConnectorProcess {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SLUICE_')) env[k] = v;
   Object.assign(env, {
     SLUICE_DATABASE_URL: opts.databaseUrl,
-    SLUICE_NATS_URL: opts.natsUrl,
+    SLUICE_NATS_URL: opts.natsUrl ?? bench.nats.url,
     SLUICE_HTTP_PORT: '0',
     SLUICE_SNAPSHOT: opts.snapshot,
     SLUICE_SLOT: opts.slot,
@@ -78,7 +94,9 @@ export function spawnConnector(opts: ConnectorOptions): ConnectorProcess {
     }),
   );
   const pid = child.pid!;
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<StopOutcome> | undefined;
+  let exitedNow = false;
+  void exited.then(() => (exitedNow = true));
   return {
     pid,
     slot: opts.slot,
@@ -86,13 +104,38 @@ export function spawnConnector(opts: ConnectorOptions): ConnectorProcess {
     output: () => out,
     rssMB: () => readRssMB(pid),
     cpuSec: () => readCpuSec(pid),
-    stop(graceMs = 20_000) {
+    stop({ natural = false, graceMs = 30_000, releasedGraceMs = 300 } = {}) {
       return (stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        const t0 = performance.now();
+        if (exitedNow) return { releasedMs: null, exitedMs: 0, killed: false };
         child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(t);
+        let releasedMs: number | null = null;
+        let killed = false;
+        const deadline = t0 + graceMs;
+        while (!exitedNow && performance.now() < deadline) {
+          await Promise.race([exited, sleep(50)]);
+          if (exitedNow || releasedMs !== null) continue;
+          const r = await bench
+            .query<{ active: boolean }>(
+              'postgres',
+              'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+              [opts.slot],
+            )
+            .catch(() => null);
+          if (r && !r.rows[0]?.active) {
+            releasedMs = performance.now() - t0;
+            if (!natural) {
+              await Promise.race([exited, sleep(releasedGraceMs)]);
+              break;
+            }
+          }
+        }
+        if (!exitedNow) {
+          killed = true;
+          child.kill('SIGKILL');
+          await exited;
+        }
+        return { releasedMs, exitedMs: performance.now() - t0, killed };
       })());
     },
   };
@@ -140,7 +183,7 @@ export async function waitStreaming(env: BenchEnv, c: ConnectorProcess, timeoutM
     50,
   );
   if (ok !== true) {
-    await c.stop(2_000);
+    await c.stop({ graceMs: 2_000 });
     throw new Error(
       `the connector did not start streaming (${exitCode !== undefined ? `exited with ${exitCode}` : 'timeout'}); its output:\n${c.output()}`,
     );
@@ -153,15 +196,16 @@ export interface RssPoint {
   mb: number;
 }
 
-/** Samples a process's RSS every `intervalMs` until stopped. */
+/** Samples a process's RSS every `intervalMs` until stopped; `c` may name the current process of a supervisor. */
 export function sampleRss(
-  c: ConnectorProcess,
+  c: ConnectorProcess | (() => ConnectorProcess),
   intervalMs = 100,
 ): { points: RssPoint[]; peak(): number; stop(): void } {
+  const current = typeof c === 'function' ? c : () => c;
   const start = performance.now();
   const points: RssPoint[] = [];
   const take = () => {
-    const mb = c.rssMB();
+    const mb = current().rssMB();
     if (mb !== null) points.push({ t: (performance.now() - start) / 1000, mb });
   };
   take();
@@ -170,5 +214,48 @@ export function sampleRss(
     points,
     peak: () => points.reduce((m, p) => Math.max(m, p.mb), 0),
     stop: () => clearInterval(timer),
+  };
+}
+
+/** An unexpected exit of a supervised connector. */
+export interface ConnectorExit {
+  /** Wall-clock ms of the exit. */
+  atMs: number;
+  code: number | null;
+  /** The last line the process printed (its error). */
+  lastLine: string;
+}
+
+/**
+ * Runs the connector the way a process supervisor (systemd, Kubernetes) would: when it exits on its
+ * own, it is started again after `restartDelayMs`. Exits are recorded, never hidden.
+ */
+export function superviseConnector(
+  bench: BenchEnv,
+  opts: ConnectorOptions,
+  restartDelayMs = 1000,
+): { current(): ConnectorProcess; readonly exits: ConnectorExit[]; stop(): Promise<void> } {
+  const exits: ConnectorExit[] = [];
+  let stopped = false;
+  let proc = spawnConnector(bench, opts);
+  const watch = (p: ConnectorProcess) => {
+    void p.exited.then(async (code) => {
+      if (stopped) return;
+      const lines = p.output().trim().split('\n');
+      exits.push({ atMs: Date.now(), code, lastLine: lines[lines.length - 1] ?? '' });
+      await sleep(restartDelayMs);
+      if (stopped) return;
+      proc = spawnConnector(bench, opts);
+      watch(proc);
+    });
+  };
+  watch(proc);
+  return {
+    current: () => proc,
+    exits,
+    async stop() {
+      stopped = true;
+      await proc.stop();
+    },
   };
 }

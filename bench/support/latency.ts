@@ -54,7 +54,11 @@ export class DeltaLatencyRecorder {
   lastArrivalMs = 0;
   #recording = true;
 
-  constructor(nc: NatsConnection, accept: (subject: string) => boolean = () => true, subject = 'cdc.delta.>') {
+  constructor(
+    nc: NatsConnection,
+    accept: (subject: string) => boolean = () => true,
+    subject = 'cdc.delta.>',
+  ) {
     this.#accept = accept;
     this.#sub = nc.subscribe(subject, {
       callback: (err, msg) => {

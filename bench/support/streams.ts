@@ -46,8 +46,13 @@ export async function streamStat(jsm: JetStreamManager, name: string): Promise<S
 }
 
 /** Both streams of the `cdc` prefix. */
-export async function sluiceStreams(jsm: JetStreamManager): Promise<{ facts: StreamStat; deltas: StreamStat }> {
-  const [facts, deltas] = await Promise.all([streamStat(jsm, STREAMS.facts), streamStat(jsm, STREAMS.deltas)]);
+export async function sluiceStreams(
+  jsm: JetStreamManager,
+): Promise<{ facts: StreamStat; deltas: StreamStat }> {
+  const [facts, deltas] = await Promise.all([
+    streamStat(jsm, STREAMS.facts),
+    streamStat(jsm, STREAMS.deltas),
+  ]);
   return { facts, deltas };
 }
 

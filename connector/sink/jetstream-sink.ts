@@ -81,13 +81,14 @@ interface QueuedFact {
   readonly onAck: ((seq: number) => void) | null;
 }
 
-const ENC = new TextEncoder();
 const DEC = new TextDecoder();
 
 /** Header block in NATS wire form; built once per message, no MsgHdrs object. */
 function headerBytes(id: string, expectedLastSeq: number): { encode(): Uint8Array } {
-  const bytes = ENC.encode(
+  // Buffer.from takes small strings from a shared pool: cheaper than a TextEncoder allocation each.
+  const bytes = Buffer.from(
     `NATS/1.0\r\nNats-Msg-Id: ${id}\r\nNats-Expected-Last-Sequence: ${expectedLastSeq}\r\n\r\n`,
+    'latin1',
   );
   return { encode: () => bytes };
 }
@@ -182,7 +183,7 @@ export class JetStreamSink {
     let deltaPending: Pending | null = null;
     if (delta) deltaPending = this.#send(Streams.deltas, delta, tx, null, this.#bodyBytes(delta));
     if (fact) {
-      const body = ENC.encode(fact.body);
+      const body = Buffer.from(fact.body, 'utf8');
       tx.outstanding++;
       this.#inFlight++;
       this.#inFlightBytes += body.length;
@@ -197,7 +198,7 @@ export class JetStreamSink {
   }
 
   #bodyBytes(msg: OutMessage): Uint8Array {
-    return ENC.encode(msg.body);
+    return Buffer.from(msg.body, 'utf8');
   }
 
   #send(
