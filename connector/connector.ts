@@ -34,9 +34,18 @@ import {
 import { ChangeProcessor } from './events/change-processor.js';
 import { RowCache } from './events/row-cache.js';
 import { JetStreamSink } from './sink/jetstream-sink.js';
-import { ensureStreams, lastFact, lastSeqOf, manager, purgeBelow, streamState } from './sink/streams.js';
+import {
+  ensureStreams,
+  lastFact,
+  lastSeqOf,
+  manager,
+  purgeBelow,
+  streamState,
+  JS_API_TIMEOUT_MS,
+} from './sink/streams.js';
 import { KvSchemaRegistry, openSchemaBucket } from './sink/schema-store.js';
 import { LargeEventStore } from './sink/large-events.js';
+import { FactReader } from './sink/fact-reader.js';
 import { streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
@@ -234,6 +243,8 @@ export class Connector {
     ]);
     const kv = await openSchemaBucket(nc, cfg.prefix, cfg.streams.replicas);
     const large = await LargeEventStore.open(nc, cfg.prefix, cfg.streams.replicas);
+    // Pipelined direct gets where they are exact (one replica); leader reads otherwise.
+    const reader = cfg.streams.replicas === 1 ? new FactReader(nc, names.facts, JS_API_TIMEOUT_MS) : null;
     this.status.sessions++;
 
     let failed: ((e: Error) => void) | null = null;
@@ -263,7 +274,7 @@ export class Connector {
       registry: new KvSchemaRegistry(kv),
       facts: {
         lastFact: async (subject) => {
-          const text = await lastFact(jsm, names.facts, subject);
+          const text = reader ? await reader.get(subject) : await lastFact(jsm, names.facts, subject);
           return text === null ? null : large.resolve(text);
         },
         purgeTable: async (filter, markerSubject) => {
@@ -298,6 +309,7 @@ export class Connector {
       {
         onMessage: (msg) => {
           queue.push(msg);
+          processor.prefetch(msg);
           if (queue.length - head > QUEUE_HIGH) stream!.pause();
           if (wake) {
             const w = wake;
@@ -380,7 +392,10 @@ export class Connector {
       // At most 10 s; the timer is cancelled as soon as the window is drained.
       const drainedOrLate = new AbortController();
       await Promise.race([
-        sink.drained().catch(() => undefined).finally(() => drainedOrLate.abort()),
+        sink
+          .drained()
+          .catch(() => undefined)
+          .finally(() => drainedOrLate.abort()),
         sleep(10_000, drainedOrLate.signal),
       ]);
       stream.flushStatus();
@@ -388,6 +403,7 @@ export class Connector {
     }
     await stream.close();
     sink.close();
+    reader?.close();
     await snapshotLoop;
     if (outcome.kind === 'failed') throw outcome.e;
   }

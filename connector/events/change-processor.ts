@@ -144,6 +144,12 @@ export class ChangeProcessor {
   #tx: OpenTx | null = null;
   readonly #warnedIncomplete = new Set<string>();
   readonly #warnedBadValue = new Set<string>();
+  /** Reads of the facts stream started ahead of processing, by subject (see prefetch()). */
+  readonly #prefetched = new Map<string, Promise<string | null>>();
+  /** Answers of prefetched reads that arrived, for synchronous use. */
+  readonly #prefetchedText = new Map<string, string | null>();
+  /** Commit LSN of the transaction the messages being queued belong to (for prefetch). */
+  #queuedTxLsn = 0n;
   /** Events built, for metrics. */
   readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0, dbReads: 0 };
 
@@ -171,6 +177,45 @@ export class ChangeProcessor {
   /** Tables seen so far in this session. */
   tables(): IterableIterator<TableInfo> {
     return this.#tables.values();
+  }
+
+  /**
+   * Called for each message as it is queued, before it is processed: an UPDATE or DELETE without
+   * old values whose entity is not in the cache will need its latest fact; the read starts now,
+   * concurrently with others, instead of one round trip at a time when the message is reached.
+   * (After a restart, or on a large table, most updates touch entities not in the cache.)
+   */
+  prefetch(msg: PgoutputMessage): void {
+    if (msg.tag === 'begin') {
+      this.#queuedTxLsn = msg.finalLsn;
+      return;
+    }
+    if ((msg.tag !== 'update' && msg.tag !== 'delete') || msg.oldTuple) return;
+    if (this.#prefetched.size >= 512) return;
+    // Only for changes whose fact is not stored yet (see #changeWithRoom).
+    const last = this.#o.lastFact;
+    if (last && this.#queuedTxLsn <= last.commitLsn) return;
+    const t = this.#tables.get(msg.relationId);
+    if (!t || t.keyIdx.length === 0) return;
+    const tuple = msg.tag === 'update' ? (msg.keyTuple ?? msg.newTuple) : msg.keyTuple;
+    if (!tuple) return;
+    const key: string[] = [];
+    for (const i of t.keyIdx) {
+      const v = tuple[i];
+      if (v === undefined || v === null) return;
+      key.push(t.columns[i]!.mapper(v));
+    }
+    const subject = t.factPrefix + encodeKeyFragments(key);
+    if (this.#prefetched.has(subject) || this.#o.cache.has(subject)) return;
+    this.stats.fetches++;
+    const read = this.#o.facts.lastFact(subject);
+    read.then(
+      (text) => {
+        if (this.#prefetched.get(subject) === read) this.#prefetchedText.set(subject, text);
+      },
+      () => undefined, // a failure surfaces when the change is processed
+    );
+    this.#prefetched.set(subject, read);
   }
 
   /** Processes one message; returns a promise only when it had to wait. */
@@ -316,11 +361,22 @@ export class ChangeProcessor {
       prev = this.#cached(t, subject);
       if (prev === undefined && !skipFacts) {
         // Not in the cache: read the latest fact. Only when this change's fact is not yet stored,
-        // because only then is the stored fact the state right before this change.
-        this.stats.fetches++;
-        return this.#o.facts
-          .lastFact(subject)
-          .then((text) => this.#emit(c, subject, this.#rowFromFact(t, text)));
+        // because only then is the stored fact the state right before this change. A read
+        // started ahead of time (prefetch) is used when nothing touched the entity since.
+        const ready = this.#prefetchedText.get(subject);
+        if (ready !== undefined) {
+          // Already answered: go on synchronously (an await per change costs a flush per change).
+          this.#prefetched.delete(subject);
+          this.#prefetchedText.delete(subject);
+          return this.#emit(c, subject, this.#rowFromFact(t, ready));
+        }
+        let read = this.#prefetched.get(subject);
+        this.#prefetched.delete(subject);
+        if (!read) {
+          this.stats.fetches++;
+          read = this.#o.facts.lastFact(subject);
+        }
+        return read.then((text) => this.#emit(c, subject, this.#rowFromFact(t, text)));
       }
     }
     return this.#emit(
@@ -482,9 +538,17 @@ export class ChangeProcessor {
     tx.deltas++;
     tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
     // Cache: the state after this change, when complete; otherwise forget it (read back later).
+    // A read started ahead for this entity is stale now.
+    if (this.#prefetched.size) {
+      this.#prefetched.delete(subject);
+      this.#prefetchedText.delete(subject);
+    }
     if (newRow === null) this.#o.cache.delete(subject);
-    else if (newRow.includes(undefined)) this.#o.cache.delete(subject);
-    else this.#o.cache.set(subject, { columns: t.columns, values: newRow as string[] });
+    else if (!newRow.includes(undefined))
+      this.#o.cache.set(subject, { columns: t.columns, values: newRow as string[] });
+    else if (skipDelta && skipFact)
+      this.#o.cache.delete(subject); // stored: read back when needed
+    else this.#o.cache.set(subject, { columns: t.columns, values: newRow as string[] }); // unknowns stay unknown
     this.#o.onChange?.(t, keyToken);
     if (skipDelta && skipFact) {
       this.stats.skipped++;

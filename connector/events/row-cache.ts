@@ -6,7 +6,8 @@
  * still in flight is then among the most recently used and cannot be evicted before its fact is
  * acknowledged, so a miss can always be served by the facts stream.
  */
-export type Row = readonly string[];
+/** A row as JSON fragments in column order; `undefined` marks a value Sluice does not know. */
+export type Row = readonly (string | undefined)[];
 
 /**
  * A cached row with the column layout it was written under: after DDL the table's columns may
@@ -57,6 +58,11 @@ export class RowCache {
     this.#map.delete(subject);
     this.#map.set(subject, row);
     return row;
+  }
+
+  /** Whether an entry exists (does not count as a use). */
+  has(subject: string): boolean {
+    return this.#map.has(subject);
   }
 
   set(subject: string, row: CachedRow): void {

@@ -104,8 +104,14 @@ describe('snapshots', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return 1 + (seed % n);
     };
+    // Paced like an application (about 500 writes/s): an unthrottled loop would outrun the
+    // connector on 2 shared cores and the snapshot's watermarks would never be reached.
+    const started = Date.now();
+    let ops = 0;
     const traffic = (async () => {
       while (!stop) {
+        const due = started + ops++ * 2;
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
         const op = rnd(10);
         if (op <= 6)
           await writer.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [rnd(ROWS)]);
