@@ -106,8 +106,12 @@ interface Chunk {
   truncated: boolean;
   open: boolean;
   /** Resolves when the high watermark was handled and its facts acknowledged. */
+  /** Resolves when the high watermark was handled: the chunk's facts are with the sink. */
   done: Promise<number>;
   resolve: (published: number) => void;
+  /** Resolves when the chunk's last fact is acknowledged (progress may then be saved). */
+  acked: Promise<void>;
+  ack: () => void;
   reject: (e: Error) => void;
 }
 
@@ -205,9 +209,10 @@ export class Snapshotter {
     const keep = c.truncated ? [] : c.rows.filter((row) => !c.changed.has(keyTokenOf(c.table, row)));
     this.#d.metrics.snapshotRows += keep.length;
     return p
-      .emitSnapshotFacts(c.table, keep, () => c.resolve(keep.length))
+      .emitSnapshotFacts(c.table, keep, () => c.ack())
       .then((published) => {
-        if (published === 0) c.resolve(keep.length);
+        if (published === 0) c.ack();
+        c.resolve(keep.length);
       });
   }
 
@@ -321,6 +326,7 @@ export class Snapshotter {
     const runStart = Date.now();
     const doneAtStart = s.rowsDone;
     const stopped = aborted(signal);
+    let saved: Promise<void> = Promise.resolve();
     while (!signal.aborted && this.#processor) {
       const chunkStart = Date.now();
       const where = s.lastKey
@@ -333,6 +339,8 @@ export class Snapshotter {
         resolve = res;
         reject = rej;
       });
+      let ack!: () => void;
+      const acked = new Promise<void>((res) => (ack = res));
       const chunk: Chunk = {
         id,
         table: t,
@@ -343,6 +351,8 @@ export class Snapshotter {
         open: false,
         done,
         resolve,
+        acked,
+        ack,
         reject,
       };
       this.#chunk = chunk;
@@ -375,8 +385,16 @@ export class Snapshotter {
           rowsTotal: Math.max(s.rowsTotal, s.rowsDone),
         };
       }
-      await kv.put(snapshotKey(t.name), JSON.stringify(s));
-      this.#d.metrics.snapshotProgress(t.name, s.rowsDone, s.rowsTotal, s.rate);
+      // The next chunk starts while this one's facts are still being acknowledged; progress is
+      // saved, in order, once they are (a crash resumes from the last chunk fully stored).
+      const progress = s;
+      saved = saved.then(async () => {
+        await Promise.race([chunk.acked, stopped]);
+        if (signal.aborted) return;
+        await kv.put(snapshotKey(t.name), JSON.stringify(progress));
+        this.#d.metrics.snapshotProgress(t.name, progress.rowsDone, progress.rowsTotal, progress.rate);
+      });
+      if (s.status === 'done') await saved;
       if (s.status === 'done') {
         this.#log.info({ table: t.name, rows: s.rowsDone, rate: s.rate }, 'snapshot done');
         this.#d.metrics.snapshotActive = 0;
