@@ -94,8 +94,9 @@ describe('type mapping against PostgreSQL', () => {
 
   it.for(cases.map((c, i) => [`${i}: ${c.sqlType} ${JSON.stringify(c.input)}`, c, i] as const))(
     '%s',
-    ([, c, i], ctx) => {
-      if (c.needsCitext && !citext) ctx.skip();
+    ([, c, i]) => {
+      // citext ships with PostgreSQL's contrib, in both servers the harness runs: required, not skipped.
+      if (c.needsCitext) expect(citext, 'the citext extension is available').toBe(true);
       const col = columns.get(i);
       expect(col, 'column loaded').toBeDefined();
       if (col === undefined || col.text === null) throw new Error(`no value in ${column(i)}`);
