@@ -262,7 +262,8 @@ export async function tableRows(
   );
   const expr = (name: string, typ: string, cat: string): string => {
     const c = `"${name}"`;
-    if (['int2', 'int4', 'bool', 'json', 'jsonb'].includes(typ)) return `to_jsonb(${c})`;
+    // bpchar: to_jsonb keeps the padding (the output function); ::text would drop it.
+    if (['int2', 'int4', 'bool', 'json', 'jsonb', 'bpchar'].includes(typ)) return `to_jsonb(${c})`;
     if (typ === 'timestamptz')
       return `to_jsonb(to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))`;
     if (cat === 'A' && typ === '_text') return `to_jsonb(${c})`;
