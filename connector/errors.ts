@@ -18,6 +18,7 @@ export const ErrorCodes = {
   streamMismatch: 'NATS_STREAM_MISMATCH',
   publishFailed: 'NATS_PUBLISH_FAILED',
   protocol: 'PROTOCOL',
+  sessionSettings: 'PG_SESSION_SETTINGS',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -28,6 +28,7 @@ import type { ChangeProcessor, LogicalMessage } from '../events/change-processor
 import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
 import type { TableRow } from '../source/setup.js';
 import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
+import { readRawRows } from '../source/row-reader.js';
 import type { RelationMessage } from '../source/pgoutput.js';
 import { NO_KEY_TOKEN, encodeKeyFragments, encodeKvName } from '../../schemas/keys.js';
 import { JS_API_TIMEOUT_MS } from '../sink/streams.js';
@@ -295,9 +296,10 @@ export class Snapshotter {
     }
     const cfg = this.#d.cfg;
     const t = info;
-    // Qualified with the alias: ORDER BY "id" would otherwise sort by the output column "id",
-    // which is the ::text cast (keyset pagination needs the key's own order).
-    const colList = t.columns.map((c) => `t.${quoteIdent(c.name)}::text`).join(', ');
+    // The columns themselves, read as their output functions' text (readRawRows): what pgoutput
+    // sends, so a snapshot fact has the same JSON as a streamed one. Keyset pagination orders by
+    // the key columns' own types.
+    const colList = t.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
     const keyCols = t.keyIdx.map((i) => `t.${quoteIdent(t.columns[i]!.name)}`);
     const keyTypes = await sql.query(
       `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1 AND attname = ANY($2::text[])
@@ -357,12 +359,11 @@ export class Snapshotter {
       };
       this.#chunk = chunk;
       await emitWatermark(sql, id, 'low');
-      const r = await sql.query({
-        text: `SELECT ${colList} FROM ${from} ${where} ORDER BY ${keyCols.join(', ')} LIMIT ${cfg.snapshotChunkSize}`,
-        values: s.lastKey ?? [],
-        rowMode: 'array',
-      });
-      const raw = r.rows as (string | null)[][];
+      const raw = await readRawRows(
+        sql,
+        `SELECT ${colList} FROM ${from} ${where} ORDER BY ${keyCols.join(', ')} LIMIT ${cfg.snapshotChunkSize}`,
+        s.lastKey ?? [],
+      );
       chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
       chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
       await emitWatermark(sql, id, 'high');

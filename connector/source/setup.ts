@@ -14,6 +14,7 @@ import pg from 'pg';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { SESSION_OPTIONS } from './replication-stream.js';
 import { loadTypes, type PgType } from './type-catalog.js';
+import { RAW_TEXT_TYPES, readRawRows } from './row-reader.js';
 import type { Catalog } from '../events/tables.js';
 import type { RowSource } from '../events/change-processor.js';
 
@@ -24,7 +25,7 @@ export async function connectSql(url: string, applicationName = 'sluice'): Promi
     application_name: applicationName,
     options: SESSION_OPTIONS,
     // Values are read as PostgreSQL's text: the lossless mapping works on text, never on pg's parsers.
-    types: { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig,
+    types: RAW_TEXT_TYPES,
   });
   client.on('error', () => {
     /* surfaced by the next query */
@@ -404,8 +405,9 @@ export function pgCatalog(c: pg.Client): Catalog {
 
 /**
  * Current column values of one row, by key, as JSON fragments (see RowSource in
- * change-processor.ts). Key values arrive as JSON fragments and are bound as text, cast to each
- * key column's type, so the primary-key index serves the lookup.
+ * change-processor.ts), read as the output functions' text like a streamed row (readRawRows). Key
+ * values arrive as JSON fragments and are bound as text, cast to each key column's type, so the
+ * primary-key index serves the lookup.
  */
 export function pgRowSource(c: pg.Client): RowSource {
   const types = new Map<number, Map<string, string>>();
@@ -427,17 +429,16 @@ export function pgRowSource(c: pg.Client): RowSource {
             `t.${quoteIdent(t.columns[i]!.name)} = $${k + 1}::${colTypes!.get(t.columns[i]!.name) ?? 'text'}`,
         )
         .join(' AND ');
-      const select = columns.map((i) => `t.${quoteIdent(t.columns[i]!.name)}::text`).join(', ');
+      const select = columns.map((i) => `t.${quoteIdent(t.columns[i]!.name)}`).join(', ');
       const params = key.map((f) => {
         const v = JSON.parse(f) as unknown;
         return typeof v === 'string' ? v : JSON.stringify(v);
       });
-      const r = await c.query({
-        text: `SELECT ${select} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)} t WHERE ${where}`,
-        values: params,
-        rowMode: 'array',
-      });
-      const row = r.rows[0] as (string | null)[] | undefined;
+      const [row] = await readRawRows(
+        c,
+        `SELECT ${select} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)} t WHERE ${where}`,
+        params,
+      );
       if (!row) return null;
       return new Map(
         columns.map((i, k) => [i, row[k] === null ? 'null' : t.columns[i]!.mapper(row[k]!)] as const),
