@@ -190,15 +190,49 @@ describe('ChangeProcessor', () => {
     expect(fetched).toEqual(['cdc.fact.public.docs.1']);
 
     // A replayed change stored in both streams publishes nothing, but still feeds the cache.
+    stored.set('cdc.fact.public.docs.1', sink.facts[1]!.body);
     const again = setup({
       lastFact: { commitLsn: 0x300n, commitIdx: 0 },
       lastDelta: { commitLsn: 0x300n, commitIdx: 0xffffffff },
+      stored,
     });
     await again.p.handle(relation);
     await tx(again.p, 0x300n, [upd(['1', 'c', 'long body'])]);
     await tx(again.p, 0x400n, [upd(['1', 'd', undefined])]);
-    expect(again.fetched).toEqual([]);
+    // one read: is the entity's fact stored at the replayed position? (it is)
+    expect(again.fetched).toEqual(['cdc.fact.public.docs.1']);
     expect(again.sink.facts.map((m) => body(m).data.row)).toEqual([{ id: 1, title: 'd', body: 'long body' }]);
+  });
+
+  it('republishes a fact missing below the last stored fact, entity by entity', async () => {
+    // Session 1 stores the facts of entities 1 and 2 at 0x100, then entity 1 changes at 0x200 and
+    // entity 2 at 0x300: both deltas are stored, but only entity 2's fact (the crash hit between
+    // entity 1's delta acknowledgement and its fact's publish, or its fact went missing).
+    const first = setup();
+    await first.p.handle(relation);
+    await tx(first.p, 0x100n, [ins(['1', 'a', 'x']), ins(['2', 'a', 'y'])]);
+    await tx(first.p, 0x200n, [upd(['1', 'b', 'x'])]);
+    await tx(first.p, 0x300n, [upd(['2', 'b', 'y'])]);
+    const stored = new Map<string, string>();
+    stored.set('cdc.fact.public.docs.1', first.sink.facts[0]!.body); // 0x100: behind
+    stored.set('cdc.fact.public.docs.2', first.sink.facts[3]!.body); // 0x300: current
+
+    const { p, sink, fetched } = setup({
+      lastFact: { commitLsn: 0x300n, commitIdx: 0 },
+      lastDelta: { commitLsn: 0x300n, commitIdx: 0xffffffff },
+      stored,
+    });
+    await p.handle(relation);
+    // The slot resumes after 0x100 (the last transaction whose facts were all acknowledged).
+    await tx(p, 0x200n, [upd(['1', 'b', 'x'])]);
+    await tx(p, 0x300n, [upd(['2', 'b', 'y'])]);
+    await tx(p, 0x400n, [upd(['1', 'c', 'x'])]);
+    expect(sink.deltas.map((m) => m.subject)).toEqual(['cdc.delta.public.docs.update.1', 'cdc.tx.1024']);
+    expect(sink.facts.map((m) => [m.subject, body(m).data.version])).toEqual([
+      ['cdc.fact.public.docs.1', '0000000000000200-00000000'],
+      ['cdc.fact.public.docs.1', '0000000000000400-00000000'],
+    ]);
+    expect(fetched.sort()).toEqual(['cdc.fact.public.docs.1', 'cdc.fact.public.docs.2']);
   });
 
   it('turns a key change into a delete and an insert', async () => {

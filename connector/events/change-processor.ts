@@ -150,6 +150,11 @@ export class ChangeProcessor {
   readonly #prefetchedText = new Map<string, string | null>();
   /** Commit LSN of the transaction the messages being queued belong to (for prefetch). */
   #queuedTxLsn = 0n;
+  /**
+   * Replay zone: the version of the latest stored fact of each entity touched so far, read once
+   * (see #storedFacts). Emptied when the replay passes the last stored fact.
+   */
+  readonly #storedVersion = new Map<string, string | null>();
   /** Events built, for metrics. */
   readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0, dbReads: 0 };
 
@@ -190,14 +195,21 @@ export class ChangeProcessor {
       this.#queuedTxLsn = msg.finalLsn;
       return;
     }
-    if ((msg.tag !== 'update' && msg.tag !== 'delete') || msg.oldTuple) return;
+    if (msg.tag !== 'insert' && msg.tag !== 'update' && msg.tag !== 'delete') return;
     if (this.#prefetched.size >= 512) return;
-    // Only for changes whose fact is not stored yet (see #changeWithRoom).
+    // Past the replay zone only updates and deletes without old values need the previous fact;
+    // inside it every change needs its entity's stored fact (see #storedFacts).
     const last = this.#o.lastFact;
-    if (last && this.#queuedTxLsn <= last.commitLsn) return;
+    const inZone = last !== null && this.#queuedTxLsn <= last.commitLsn;
+    if (!inZone && (msg.tag === 'insert' || msg.oldTuple)) return;
     const t = this.#tables.get(msg.relationId);
     if (!t || t.keyIdx.length === 0) return;
-    const tuple = msg.tag === 'update' ? (msg.keyTuple ?? msg.newTuple) : msg.keyTuple;
+    const tuple =
+      msg.tag === 'insert'
+        ? msg.newTuple
+        : msg.tag === 'update'
+          ? (msg.keyTuple ?? msg.oldTuple ?? msg.newTuple)
+          : (msg.keyTuple ?? msg.oldTuple);
     if (!tuple) return;
     const key: string[] = [];
     for (const i of t.keyIdx) {
@@ -206,7 +218,8 @@ export class ChangeProcessor {
       key.push(t.columns[i]!.mapper(v));
     }
     const subject = t.factPrefix + encodeKeyFragments(key);
-    if (this.#prefetched.has(subject) || this.#o.cache.has(subject)) return;
+    if (this.#prefetched.has(subject) || this.#storedVersion.has(subject)) return;
+    if (!inZone && this.#o.cache.has(subject)) return;
     this.stats.fetches++;
     const read = this.#o.facts.lastFact(subject);
     read.then(
@@ -340,12 +353,65 @@ export class ChangeProcessor {
     const t = c.t;
     if (t.keyIdx.length === 0) return this.#keyless(c);
     const tx = this.#openTx();
-    // Which subject's previous row is needed, and is it needed at all?
-    let subject: string;
-    let needPrev: boolean;
     const factPos = this.#pos(tx, 0);
     const skipFacts = this.#skip(this.#o.lastFact, factPos);
     const skipDeltas = this.#skip(this.#o.lastDelta, factPos);
+    if (skipFacts) {
+      // Replay zone: whether this change's fact is stored is decided per entity (#publish).
+      const subjects = [t.factPrefix + this.#keyToken(t, c.kind === 'delete' ? c.keyRow : c.newRow)];
+      if (c.kind === 'update' && c.oldKey) subjects.push(t.factPrefix + encodeKeyFragments(c.oldKey));
+      const wait = this.#storedFacts(subjects);
+      if (wait) return wait.then(() => this.#changeChecked(c, skipFacts, skipDeltas));
+    } else if (this.#storedVersion.size) {
+      this.#storedVersion.clear();
+    }
+    return this.#changeChecked(c, skipFacts, skipDeltas);
+  }
+
+  /**
+   * Loads the version of the latest stored fact of each subject not known yet; a promise only when
+   * a read is needed. Used in the replay zone (positions at or below the last stored fact): facts
+   * trail deltas and a crash can leave any change's fact unpublished, so "at or below the last
+   * stored fact" does not mean "stored". A fact whose entity holds this version or a newer one is
+   * stored; any other is published again. Reads cover only the replay zone, which the slot's
+   * confirmed position (moved only past transactions whose deltas *and* facts were acknowledged)
+   * bounds to the changes that were in flight.
+   */
+  #storedFacts(subjects: readonly string[]): Promise<void> | undefined {
+    const reads: Promise<void>[] = [];
+    for (const subject of subjects) {
+      if (this.#storedVersion.has(subject)) continue;
+      const ready = this.#prefetchedText.get(subject);
+      if (ready !== undefined) {
+        this.#prefetched.delete(subject);
+        this.#prefetchedText.delete(subject);
+        this.#storedVersion.set(subject, versionOfFact(ready));
+        continue;
+      }
+      let read = this.#prefetched.get(subject);
+      this.#prefetched.delete(subject);
+      if (!read) {
+        this.stats.fetches++;
+        read = this.#o.facts.lastFact(subject);
+      }
+      reads.push(read.then((text) => void this.#storedVersion.set(subject, versionOfFact(text))));
+    }
+    return reads.length ? Promise.all(reads).then(() => undefined) : undefined;
+  }
+
+  /** Whether the fact of a change at `pos` on `subject` is already stored. */
+  #factStored(subject: string, pos: Position): boolean {
+    if (!this.#skip(this.#o.lastFact, pos)) return false;
+    const stored = this.#storedVersion.get(subject);
+    if (stored === undefined) throw new Error(`replay zone: stored fact of ${subject} not loaded`);
+    return stored !== null && stored >= formatVersion(pos.commitLsn, pos.commitIdx);
+  }
+
+  #changeChecked(c: Change, skipFacts: boolean, skipDeltas: boolean): void | Promise<void> {
+    const t = c.t;
+    // Which subject's previous row is needed, and is it needed at all?
+    let subject: string;
+    let needPrev: boolean;
     if (c.kind === 'insert') {
       subject = t.factPrefix + this.#keyToken(t, c.newRow);
       needPrev = false;
@@ -439,7 +505,8 @@ export class ChangeProcessor {
     }
     const newSubject = t.factPrefix + this.#keyToken(t, c.newRow);
     const row = this.#complete(t, c.newRow, prev);
-    if (row.includes(undefined) && this.#o.rows && !this.#skip(this.#o.lastFact, this.#pos(tx, 0))) {
+    const factPos = this.#pos(tx, newSubject === subject ? 0 : 1);
+    if (row.includes(undefined) && this.#o.rows && !this.#factStored(newSubject, factPos)) {
       return this.#fillFromDatabase(t, row).then((factRow) =>
         this.#emitUpdate(c, subject, newSubject, prev, row, factRow),
       );
@@ -532,7 +599,7 @@ export class ChangeProcessor {
     const idx = tx.idx++;
     const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
     const skipDelta = this.#skip(this.#o.lastDelta, pos);
-    const skipFact = this.#skip(this.#o.lastFact, pos);
+    const skipFact = this.#factStored(subject, pos);
     const keyToken = subject.slice(t.factPrefix.length);
     this.stats.changes++;
     tx.deltas++;
@@ -857,4 +924,11 @@ export function referenceBody(body: string, store: string, name: string): string
   const bytes = Buffer.byteLength(body);
   data += `,"dataref":{"store":${JSON.stringify(store)},"name":${JSON.stringify(name)},"bytes":${bytes}}}`;
   return head + data + '}';
+}
+
+/** The `data.version` of a stored fact's text, or null when there is none. */
+function versionOfFact(text: string | null): string | null {
+  if (text === null) return null;
+  const v = fragmentAt(text, ['data', 'version']);
+  return v ? (JSON.parse(v) as string) : null;
 }

@@ -209,6 +209,11 @@ export class JetStreamSink {
     body: Uint8Array,
     counted = false,
   ): Pending {
+    // A session that ended must not write again: its sequence expectations are stale, and a late
+    // publish (a read that resolved after the session ended) could land between the next session's
+    // messages. The caller's processing fails instead.
+    if (this.#failed) throw this.#failed;
+    if (this.#closed) throw new SluiceError(ErrorCodes.protocol, 'publish after the session ended');
     const id = this.#nextId++;
     const expected = this.#lastSeq[stream]++;
     const p: Pending = {
