@@ -112,6 +112,15 @@ export const ConfigSchema = z
      * snapshotted). Default 10.
      */
     tableRefreshSec: duration.default(10),
+    /**
+     * For fault tests only: `fact-after-delta-ack:<n>` ends the process with SIGKILL right after the
+     * n-th delta whose fact waits for it is acknowledged, before that fact is published (the instant
+     * where facts trail deltas). Unset by default.
+     */
+    faultPoint: z
+      .string()
+      .regex(/^fact-after-delta-ack:[1-9]\d*$/, 'expected fact-after-delta-ack:<n>')
+      .optional(),
   })
   .strict();
 
@@ -142,6 +151,7 @@ const ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }
   SLUICE_ROW_CACHE_BYTES: { path: ['rowCacheBytes'], type: 'number' },
   SLUICE_STREAM_STORAGE: { path: ['streams', 'storage'], type: 'string' },
   SLUICE_ACK_TIMEOUT_SEC: { path: ['publish', 'ackTimeoutSec'], type: 'number' },
+  SLUICE_FAULT_POINT: { path: ['faultPoint'], type: 'string' },
 };
 
 /** Reverse lookup used to name the env variable in error messages. */

@@ -263,6 +263,7 @@ export class Connector {
         }
       },
       onFatal: (e) => failed!(e),
+      ...(cfg.faultPoint ? { beforeTrailingFact: faultPoint(cfg.faultPoint, this.#log) } : {}),
     });
     this.#failSession = (e) => failed!(e);
     const snapshotter = this.#snapshotter!;
@@ -464,6 +465,20 @@ export class Connector {
       this.status.confirmedLsn = walEnd;
     }
   }
+}
+
+/**
+ * The fault point of fault tests (`fact-after-delta-ack:<n>`): SIGKILL of this process at the n-th
+ * trailing fact of a session.
+ */
+function faultPoint(spec: string, log: Logger): () => void {
+  const n = Number(spec.slice(spec.indexOf(':') + 1));
+  let seen = 0;
+  return () => {
+    if (++seen !== n) return;
+    log.warn({ faultPoint: spec }, 'fault point reached: killing the process');
+    process.kill(process.pid, 'SIGKILL');
+  };
 }
 
 /** Tables Sluice's role may not alter: left in the publications if their owner put them there. */

@@ -828,8 +828,7 @@ export class ChangeProcessor {
 
   #message(prefix: string, content: Buffer, transactional: boolean, lsn: bigint): void | Promise<void> {
     if (!this.#o.onLogicalMessage) return;
-    // pg's read buffer is reused: keep a copy.
-    const copy = Buffer.from(content);
+    const copy = content; // decodePgoutput copies it out of pg's read buffer
     if (transactional) {
       const tx = this.#openTx();
       tx.messages.push({ prefix, content: copy, transactional, commitLsn: tx.commitLsn, idx: -1 });

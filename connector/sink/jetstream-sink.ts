@@ -55,6 +55,11 @@ export interface SinkOptions {
   onCheckpoint(endLsn: bigint): void;
   /** Called once when the session cannot go on (publish rejected, ack timeout, disconnect). */
   onFatal(err: Error): void;
+  /**
+   * Called right before a fact whose delta was acknowledged is published: the instant where facts
+   * trail deltas (fault tests end the process here). Optional.
+   */
+  beforeTrailingFact?: () => void;
 }
 
 interface Pending {
@@ -245,6 +250,7 @@ export class JetStreamSink {
     while (this.#factHead < q.length) {
       const f = q[this.#factHead]!;
       if (f.after && !f.after.acked) break;
+      if (f.after) this.#o.beforeTrailingFact?.();
       q[this.#factHead++] = undefined as never;
       try {
         this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.body, true);

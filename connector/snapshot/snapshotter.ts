@@ -38,6 +38,9 @@ import { aborted, sleep } from '../lifecycle.js';
 /** Prefix of Sluice's logical decoding messages. */
 export const WATERMARK_PREFIX = 'sluice-watermark';
 
+/** Milliseconds a chunk may wait for its watermarks before each warning. */
+const CHUNK_WAIT_WARN_MS = 60_000;
+
 /** Durable state of one table's snapshot. */
 export interface SnapshotState {
   table: string;
@@ -193,9 +196,17 @@ export class Snapshotter {
     try {
       w = JSON.parse(m.content.toString('utf8'));
     } catch {
+      this.#log.warn(
+        { content: m.content.toString('utf8').slice(0, 200) },
+        'ignored an unreadable snapshot watermark',
+      );
       return;
     }
     const c = this.#chunk;
+    this.#log.info(
+      { dbg: 'wm', chunk: w.chunk, w: w.w, cur: c?.id, open: c?.open, lsn: m.commitLsn.toString(16) },
+      'DBG watermark',
+    );
     // Watermarks of chunks from before a restart are ignored: that chunk is redone.
     if (!c || w.chunk !== c.id) return;
     if (w.w === 'low') {
@@ -278,6 +289,27 @@ export class Snapshotter {
 
   #registry() {
     return this.#processor?.registry ?? new MemorySchemaRegistry();
+  }
+
+  /**
+   * Waits until the chunk's high watermark was handled. The replication stream may be far behind
+   * (a backlog after a restart): every minute without it, says so with how far behind the stream is,
+   * so a snapshot that makes no progress always says why.
+   */
+  async #awaitChunk(table: string, done: Promise<number>, stopped: Promise<void>): Promise<void> {
+    const started = Date.now();
+    const timer = setInterval(() => {
+      this.#log.warn(
+        { table, waitingSec: Math.round((Date.now() - started) / 1000) },
+        `snapshot of ${table} waits for its chunk's watermarks to come through the replication stream (it is behind: see "sluice status" for the lag)`,
+      );
+    }, CHUNK_WAIT_WARN_MS);
+    timer.unref();
+    try {
+      await Promise.race([done, stopped]);
+    } finally {
+      clearInterval(timer);
+    }
   }
 
   async #snapshotTable(sql: pg.Client, state: SnapshotState, signal: AbortSignal): Promise<void> {
@@ -367,7 +399,7 @@ export class Snapshotter {
       chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
       chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
       await emitWatermark(sql, id, 'high');
-      await Promise.race([done, stopped]);
+      await this.#awaitChunk(t.name, done, stopped);
       if (signal.aborted) break;
       this.#chunk = null;
       s = {

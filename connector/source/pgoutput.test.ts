@@ -135,6 +135,13 @@ describe('pgoutput decoder', () => {
     });
   });
 
+  it("copies a logical message's content out of the read buffer, which pg reuses", () => {
+    const buf = new W().u8(0x4d).u8(1).u64(5n).str('sluice-watermark').i32(2).raw(Buffer.from('{}')).done();
+    const decoded = decodePgoutput(buf) as { content: Buffer };
+    buf.fill(0x78); // the socket's next bytes land in the same buffer
+    expect(decoded.content.toString()).toBe('{}');
+  });
+
   it('rejects unknown message types', () => {
     expect(() => decodePgoutput(Buffer.from([0x5a]))).toThrow(PgoutputProtocolError);
   });

@@ -201,7 +201,15 @@ export function decodePgoutput(buf: Buffer, offset = 0): PgoutputMessage {
       const lsn = r.u64();
       const prefix = r.cstr();
       const len = r.i32();
-      return { tag: 'message', transactional: (flags & 1) !== 0, lsn, prefix, content: r.bytes(len) };
+      // A copy: the chunk is pg's read buffer, reused for later socket data while the message
+      // still waits in the processing queue (a view would then read other bytes).
+      return {
+        tag: 'message',
+        transactional: (flags & 1) !== 0,
+        lsn,
+        prefix,
+        content: Buffer.from(r.bytes(len)),
+      };
     }
     default:
       throw new PgoutputProtocolError(`unknown pgoutput message type 0x${tag.toString(16)}`);
