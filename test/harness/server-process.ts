@@ -128,6 +128,10 @@ export class ServerProcess {
         cwd,
         env: this.#opts.env ?? process.env,
         stdio: ['ignore', fd, fd],
+        // Its own process group: a terminal's Ctrl-C reaches only the program that started the
+        // server (`sluice demo`, the test runner), which stops it in order, after whatever uses
+        // it. The parent-death signal (wrap) still ends it with that program.
+        detached: true,
       });
     } finally {
       closeSync(fd);
