@@ -14,6 +14,8 @@ commands:
   doctor              check the database and NATS, and print what to fix
   status [--json]     slot lag, confirmed position, stream counts, snapshot progress
   snapshot <table...> (re-)snapshot tables while the connector runs [--no-wait]
+  verify [table...]   compare the facts with the tables, row by row and column by column
+                      [--json] [--timeout SEC] [--chunk-size N] [--limit N]; exit 1 on differences
   teardown            drop the replication slot and publications [--streams to delete streams]
   demo                run an embedded PostgreSQL, nats-server, the shop and the connector
   example shop ...    seed the shop example database or run its traffic generator
@@ -44,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/status.js')).statusCommand(rest);
     case 'snapshot':
       return (await import('./commands/snapshot.js')).snapshotCommand(rest);
+    case 'verify':
+      return (await import('./commands/verify.js')).verifyCommand(rest);
     case 'teardown':
       return (await import('./commands/teardown.js')).teardownCommand(rest);
     case 'demo':

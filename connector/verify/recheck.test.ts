@@ -4,7 +4,9 @@ import { recheck, type RecheckState } from './recheck.js';
 
 const row = (o: Record<string, string>) => new Map(Object.entries(o));
 
-const fact = (o: Partial<FactState> & { row?: Record<string, string> | null } = {}): FactState => ({
+const fact = (
+  o: { deleted?: boolean; version?: string; row?: Record<string, string> | null } = {},
+): FactState => ({
   deleted: o.deleted ?? false,
   version: o.version ?? '0000000001000000-00000000',
   row: o.row === null ? null : row(o.row ?? { id: '1', v: '"a"' }),
