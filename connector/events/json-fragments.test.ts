@@ -13,6 +13,14 @@ describe('JSON fragments', () => {
     expect(m.get('e')).toBe('[ ]');
   });
 
+  it.each([['plain'], ['with "quotes"'], ['back\\slash'], ['tab\there'], ['ünïcödé 😀']])(
+    'reads the member name %j exactly',
+    (name) => {
+      const m = objectFragments(JSON.stringify({ [name]: 1, after: 2 }));
+      expect([...m.keys()]).toEqual([name, 'after']);
+    },
+  );
+
   it('follows a path', () => {
     const text = JSON.stringify({ data: { row: { id: 1, name: 'n' } } });
     expect(fragmentAt(text, ['data', 'row'])).toBe('{"id":1,"name":"n"}');

@@ -62,7 +62,9 @@ export function objectFragments(s: string, start = 0): Map<string, string> {
   if (s.charCodeAt(i) === 125) return out;
   while (i < s.length) {
     const nameEnd = skipString(s, i);
-    const name = JSON.parse(s.slice(i, nameEnd)) as string;
+    // Names without escapes (every column name but odd ones) need no JSON.parse.
+    const plain = s.slice(i + 1, nameEnd - 1);
+    const name = plain.includes('\\') ? (JSON.parse(s.slice(i, nameEnd)) as string) : plain;
     i = skipWs(s, nameEnd);
     if (s.charCodeAt(i) !== 58 /* : */) throw new SyntaxError('expected :');
     i = skipWs(s, i + 1);

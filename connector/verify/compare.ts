@@ -44,10 +44,11 @@ export type Verdict =
 export type VerdictKind = Verdict['kind'];
 
 /**
- * Parses the stored text of a fact event. Throws a SyntaxError when the text is not a fact
+ * Parses the stored text of a fact event; `withRow` false leaves `row` null (when only the key,
+ * version and deleted flag are needed). Throws a SyntaxError when the text is not a fact
  * (no `data` object or no `version`).
  */
-export function parseFact(text: string): FactState {
+export function parseFact(text: string, withRow = true): FactState {
   const data = fragmentAt(text, ['data']);
   if (data === undefined) throw new SyntaxError('the message has no "data" object');
   const m = objectFragments(data);
@@ -60,7 +61,7 @@ export function parseFact(text: string): FactState {
   return {
     deleted: m.get('deleted') === 'true',
     version: JSON.parse(version) as string,
-    row: rowText === undefined || rowText === 'null' ? null : objectFragments(rowText),
+    row: !withRow || rowText === undefined || rowText === 'null' ? null : objectFragments(rowText),
     key: keyText === undefined || keyText === 'null' ? null : objectFragments(keyText),
     isReference: m.has('dataref'),
   };

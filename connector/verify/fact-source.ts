@@ -93,8 +93,8 @@ export class FactSource {
    * Lists the latest fact of every subject under `factPrefix` (`<P>.fact.<schema>.<table>.`) in
    * batches of at most `batchSize`, handing each batch to `onBatch` before fetching the next: an
    * ordered consumer delivering the last message per subject, up to the stream's end at the start.
-   * TRUNCATE markers are not rows and are left out. Reference events are not resolved (their key,
-   * version and deleted flag are all the listing needs).
+   * TRUNCATE markers are not rows and are left out. Rows are not parsed and reference events not
+   * resolved: the key, version and deleted flag are all the listing needs.
    */
   async list(
     factPrefix: string,
@@ -103,12 +103,18 @@ export class FactSource {
   ): Promise<void> {
     const { state } = await this.#jsm.streams.info(this.#stream);
     if (state.messages === 0) return;
-    const lastSeq = state.last_seq;
     const js = jetstream(this.#nc, { timeout: JS_API_TIMEOUT_MS });
     const consumer = await js.consumers.get(this.#stream, {
       filter_subjects: factPrefix + '*',
       deliver_policy: DeliverPolicy.LastPerSubject,
     });
+    // Where to stop. A subject whose message was replaced by a newer one before the consumer
+    // delivered it is only found again after the stream's end at the start (L). Delivery is in
+    // stream order, so once past L, reading on to the stream's end at that moment (L2) finds every
+    // subject replaced before then; subjects replaced later were delivered before L was passed.
+    // Facts changed during the listing may be listed twice, which only repeats a lookup.
+    let stopAt = state.last_seq;
+    let passedStart = false;
     try {
       if ((await consumer.info(true)).num_pending === 0) return;
       for (;;) {
@@ -116,15 +122,14 @@ export class FactSource {
         let done = false;
         const messages = await consumer.fetch({ max_messages: batchSize, expires: FETCH_EXPIRES_MS });
         for await (const m of messages) {
-          // Delivery is in stream order: a message past the stream's end at the start is a later
-          // fact of a subject already listed, and every subject has been seen.
-          if (m.seq > lastSeq) {
-            done = true;
-            break;
+          if (m.seq > stopAt && !passedStart) {
+            passedStart = true;
+            stopAt = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
           }
           const token = m.subject.slice(factPrefix.length);
-          if (token !== NO_KEY_TOKEN) batch.push({ subject: m.subject, token, fact: parseFact(m.string()) });
-          if (m.info.pending === 0 || m.seq === lastSeq) {
+          if (token !== NO_KEY_TOKEN)
+            batch.push({ subject: m.subject, token, fact: parseFact(m.string(), false) });
+          if (m.info.pending === 0 || m.seq >= stopAt) {
             done = true;
             break;
           }

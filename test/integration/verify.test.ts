@@ -228,7 +228,8 @@ describe('sluice verify', () => {
       expect(r.skipped).toBeNull();
       expect(r.rowsChecked).toBe(counts[t]);
       expect(r.matching).toBe(counts[t]);
-      expect(r.factsChecked).toBe(counts[t]);
+      // A fact that changes while the facts are listed may be looked up twice.
+      expect(r.factsChecked).toBeGreaterThanOrEqual(counts[t]!);
       expect([r.missingInFacts, r.missingInTable, r.different]).toEqual([0, 0, 0]);
     }
     expect(tableOf(report, 'public.nokey').skipped).toMatch(/no primary key or replica identity index/);
