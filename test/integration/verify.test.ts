@@ -232,6 +232,9 @@ describe('sluice verify', () => {
       expect(r.factsChecked).toBeGreaterThanOrEqual(counts[t]!);
       expect([r.missingInFacts, r.missingInTable, r.different]).toEqual([0, 0, 0]);
     }
+    // The big row's fact is a reference event: verify compared it through the object store.
+    const ref = await lastBySubject(env.nc, 'CDC_FACTS', 'cdc.fact.public.blobs.2');
+    expect((ref!.data as { data: { dataref?: unknown } }).data.dataref).toMatchObject({ store: 'CDC_LARGE' });
     expect(tableOf(report, 'public.nokey').skipped).toMatch(/no primary key or replica identity index/);
 
     // The text form says the same.
@@ -291,6 +294,14 @@ describe('sluice verify', () => {
     const damaged = new TextDecoder().decode(f2!.raw).replace('"name":"item 2"', '"name":"damaged"');
     expect(damaged).toContain('"name":"damaged"');
     await js.publish('cdc.fact.public.items.2', damaged);
+    // A big integer inside jsonb off by one in its last digit: equal once parsed into a JavaScript
+    // number, different as the JSON text the contract promises.
+    const f5 = await lastBySubject(env.nc, 'CDC_FACTS', 'cdc.fact.public.items.5');
+    const off = new TextDecoder()
+      .decode(f5!.raw)
+      .replace('123456789012345678901234', '123456789012345678901235');
+    expect(off).toContain('123456789012345678901235');
+    await js.publish('cdc.fact.public.items.5', off);
     // A purged subject: the row has no fact.
     await jsm.streams.purge('CDC_FACTS', { filter: 'cdc.fact.public.items.3' });
     // A fact for a key that has no row, on a composite-key table.
@@ -304,8 +315,8 @@ describe('sluice verify', () => {
     const expectDamage = (report: JsonReport, check: string) => {
       expect(report.clean).toBe(false);
       const items = tableOf(report, 'public.items');
-      expect([items.missingInFacts, items.missingInTable, items.different]).toEqual([1, 0, 1]);
-      expect(items.matching).toBe(items.rowsChecked - 2);
+      expect([items.missingInFacts, items.missingInTable, items.different]).toEqual([1, 0, 2]);
+      expect(items.matching).toBe(items.rowsChecked - 3);
       expect(items.differences).toEqual(
         expect.arrayContaining([
           expect.objectContaining({
@@ -313,6 +324,12 @@ describe('sluice verify', () => {
             subject: 'cdc.fact.public.items.2',
             key: { id: 2 },
             columns: [{ column: 'name', table: 'item 2', fact: 'damaged' }],
+            check,
+          }),
+          expect.objectContaining({
+            kind: 'different',
+            subject: 'cdc.fact.public.items.5',
+            columns: [expect.objectContaining({ column: 'doc' })],
             check,
           }),
           expect.objectContaining({
@@ -346,6 +363,10 @@ describe('sluice verify', () => {
     expect(stopped.code).toBe(1);
     expect(stopped.report.slot.active).toBe(false);
     expectDamage(stopped.report, 'not-streaming');
+    // Both values exactly as JSON text, not rounded.
+    expect(await verify(env, ['--json', 'public.items']).done.then((r) => r.stdout)).toMatch(
+      /"column": "doc",\s+"table": \{"g": 5, "n": 123456789012345678901234\},\s+"fact": \{"g": 5, "n": 123456789012345678901235\}/,
+    );
 
     const text = await verify(env, []).done;
     expect(text.code).toBe(1);
@@ -357,8 +378,12 @@ describe('sluice verify', () => {
     expect(text.stdout).toContain(
       `public.pairs: missing in table: a=77, b="no.such" (${pairSubject}, fact version `,
     );
-    expect(text.stdout).toMatch(/^public\.items\s+250\s+248\s+1\s+0\s+1$/m);
-    expect(text.stdout).toMatch(/3 difference\(s\) in 2 of 4 table\(s\)/);
+    expect(text.stdout).toMatch(/^public\.items\s+250\s+247\s+1\s+0\s+2$/m);
+    expect(text.stdout).toMatch(/4 difference\(s\) in 2 of 4 table\(s\)/);
+    // --limit bounds the differences shown, not the counts.
+    const limited = await verify(env, ['public.items', '--limit', '1']).done;
+    expect(limited.stdout.match(/^public\.items: (different|missing in facts): /gm)).toHaveLength(1);
+    expect(limited.stdout).toContain('public.items: 2 more difference(s) not shown (--limit)');
 
     // With the connector streaming again, the re-check confirms each one.
     await startConnector();
