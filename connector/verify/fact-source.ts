@@ -92,7 +92,7 @@ export class FactSource {
   /**
    * Lists the latest fact of every subject under `factPrefix` (`<P>.fact.<schema>.<table>.`) in
    * batches of at most `batchSize`, handing each batch to `onBatch` before fetching the next: an
-   * ordered consumer delivering the last message per subject, up to the stream's end at the start.
+   * ordered consumer delivering the last message per subject, then what is published meanwhile.
    * TRUNCATE markers are not rows and are left out. Rows are not parsed and reference events not
    * resolved: the key, version and deleted flag are all the listing needs.
    */
@@ -108,13 +108,11 @@ export class FactSource {
       filter_subjects: factPrefix + '*',
       deliver_policy: DeliverPolicy.LastPerSubject,
     });
-    // Where to stop. A subject whose message was replaced by a newer one before the consumer
-    // delivered it is only found again after the stream's end at the start (L). Delivery is in
-    // stream order, so once past L, reading on to the stream's end at that moment (L2) finds every
-    // subject replaced before then; subjects replaced later were delivered before L was passed.
-    // Facts changed during the listing may be listed twice, which only repeats a lookup.
-    let stopAt = state.last_seq;
-    let passedStart = false;
+    // It reads until nothing is pending. A subject whose message was replaced by a newer one before
+    // the consumer reached it is skipped there and found at its newer message; only the live end of
+    // the stream is sure to hold every subject's latest message, so stopping at the end as it was at
+    // the start would lose subjects changed during the listing. Facts changed during the listing may
+    // be listed twice, which only repeats a lookup.
     try {
       if ((await consumer.info(true)).num_pending === 0) return;
       for (;;) {
@@ -122,14 +120,10 @@ export class FactSource {
         let done = false;
         const messages = await consumer.fetch({ max_messages: batchSize, expires: FETCH_EXPIRES_MS });
         for await (const m of messages) {
-          if (m.seq > stopAt && !passedStart) {
-            passedStart = true;
-            stopAt = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
-          }
           const token = m.subject.slice(factPrefix.length);
           if (token !== NO_KEY_TOKEN)
             batch.push({ subject: m.subject, token, fact: parseFact(m.string(), false) });
-          if (m.info.pending === 0 || m.seq >= stopAt) {
+          if (m.info.pending === 0) {
             done = true;
             break;
           }

@@ -5,14 +5,15 @@
  * followed by the WAL position it saw, so a difference can be re-checked once the connector has
  * passed it.
  *
- * Values are read in the output functions' text form — plain column references, the driver's type
- * parsers off, the replication session's settings (SESSION_OPTIONS, set by connectSql) — which is
- * what pgoutput sends. Never `::text` casts: they print bool as `true`, drop char(n) padding and
- * add `/32` to inet.
+ * Values are read in the output functions' text form through source/row-reader.ts (plain column
+ * references, the driver's type parsers off, the replication session's settings), which is what
+ * pgoutput sends. Never `::text` casts: they print bool as `true`, drop char(n) padding and add
+ * `/32` to inet.
  */
 import type pg from 'pg';
 import type { RelationMessage } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
+import { readRawRows } from '../source/row-reader.js';
 import { pgCatalog, quoteIdent, type TableRow } from '../source/setup.js';
 import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
 import { encodeKeyFragments } from '../../schemas/keys.js';
@@ -43,21 +44,6 @@ export interface RowsRead {
   readonly rows: TableRowRead[];
   /** `pg_current_wal_lsn()` after the read: every commit the read saw ends at or before it. */
   readonly lsn: bigint;
-}
-
-const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
-
-/**
- * Runs a query and returns its rows as arrays of PostgreSQL's text output (null for SQL NULL).
- * The one place verify reads values; a shared raw-row reader can replace it.
- */
-export async function readRawRows(
-  sql: pg.Client,
-  text: string,
-  values: unknown[] = [],
-): Promise<(string | null)[][]> {
-  const r = await sql.query({ text, values, rowMode: 'array', types: RAW_TYPES });
-  return r.rows as (string | null)[][];
 }
 
 async function currentWalLsn(sql: pg.Client): Promise<bigint> {
