@@ -16,6 +16,7 @@ export const ErrorCodes = {
   natsUnreachable: 'NATS_UNREACHABLE',
   jetstreamDisabled: 'NATS_NO_JETSTREAM',
   streamMismatch: 'NATS_STREAM_MISMATCH',
+  streamMissing: 'NATS_STREAM_MISSING',
   publishFailed: 'NATS_PUBLISH_FAILED',
   protocol: 'PROTOCOL',
   sessionSettings: 'PG_SESSION_SETTINGS',

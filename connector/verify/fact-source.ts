@@ -4,9 +4,16 @@
  * connector does), reference events resolved from the object store, the table's TRUNCATE marker,
  * and every subject of a table listed in bounded batches with an ordered consumer.
  */
-import { DeliverPolicy, jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.js';
+import { ErrorCodes, SluiceError } from '../errors.js';
 import { FactReader } from '../sink/fact-reader.js';
 import { LargeEventStore } from '../sink/large-events.js';
 import { JS_API_TIMEOUT_MS, manager } from '../sink/streams.js';
@@ -44,8 +51,26 @@ export class FactSource {
     this.#reader = cfg.streams.replicas === 1 ? new FactReader(nc, this.#stream, JS_API_TIMEOUT_MS) : null;
   }
 
+  /** Opens the facts stream of `cfg.prefix`; a SluiceError when it does not exist. */
   static async open(nc: NatsConnection, cfg: Config): Promise<FactSource> {
-    return new FactSource(nc, await manager(nc), cfg);
+    const jsm = await manager(nc);
+    const stream = streamNames(cfg.prefix).facts;
+    try {
+      await jsm.streams.info(stream);
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) {
+        throw new SluiceError(
+          ErrorCodes.streamMissing,
+          `the facts stream ${stream} does not exist: no connector has run with prefix "${cfg.prefix}" on this NATS.`,
+          {
+            hint: 'Start "sluice run" first, or set SLUICE_PREFIX to the prefix the connector uses.',
+            cause: e,
+          },
+        );
+      }
+      throw e;
+    }
+    return new FactSource(nc, jsm, cfg);
   }
 
   /** Name of the facts stream. */

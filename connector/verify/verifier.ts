@@ -114,8 +114,14 @@ interface Open extends RecheckState {
 }
 
 export async function verify(cfg: Config, nc: NatsConnection, opts: VerifyOptions): Promise<VerifyReport> {
-  const sql = await connectSql(cfg.databaseUrl, 'sluice-verify');
   const facts = await FactSource.open(nc, cfg);
+  let sql: pg.Client;
+  try {
+    sql = await connectSql(cfg.databaseUrl, 'sluice-verify');
+  } catch (e) {
+    facts.close();
+    throw e;
+  }
   try {
     const tables = await selectTables(sql, cfg, opts.tables);
     const snapshots = await snapshotStates(nc, cfg);

@@ -31,18 +31,23 @@ interface Running {
 }
 
 /** Starts `sluice verify <args>` from source with the test environment's settings. */
-function verify(env: SluiceEnv, args: string[]): Running {
+function verify(env: SluiceEnv, args: string[], extraEnv: Record<string, string> = {}): Running {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/sluice.ts', 'verify', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env.env },
+    env: { PATH: process.env.PATH ?? '', ...env.env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
+  // A verify that does not end is a failure with its output, not a test timeout.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const done = new Promise<Result>((resolve) =>
-    child.once('exit', (code) => resolve({ code, stdout, stderr })),
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
   );
   return { done, stderr: () => stderr };
 }
@@ -393,10 +398,15 @@ describe('sluice verify', () => {
     expectDamage(running.report, 'confirmed');
   });
 
-  it('explains a table that does not exist and bad options, with exit code 2', async () => {
+  it('explains a table that does not exist, a missing facts stream and bad options, with exit code 2', async () => {
     const missing = await verify(env, ['public.nope']).done;
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^sluice: table public\.nope does not exist \(or is a partition\)\. /);
+    const noStream = await verify(env, [], { SLUICE_PREFIX: 'elsewhere' }).done;
+    expect(noStream.code).toBe(2);
+    expect(noStream.stderr).toMatch(
+      /^sluice: the facts stream ELSEWHERE_FACTS does not exist: no connector has run with prefix "elsewhere" on this NATS\. Start "sluice run" first/,
+    );
     const bad = await verify(env, ['--timeout', 'soon']).done;
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^sluice: --timeout: expected a number, got "soon"\./);
