@@ -21,7 +21,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
-import { connectSql, listTables, hasUsableIdentity, type TableRow } from '../source/setup.js';
+import { connectSql, listTables, type TableRow } from '../source/setup.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from '../snapshot/snapshotter.js';
 import { formatLsn } from '../../schemas/versions.js';
 import { compareRow, factIdentity, type ColumnDifference, type FactState, type Verdict } from './compare.js';
@@ -200,7 +200,8 @@ class VerifyRun {
       differences: [],
     };
     if (sel.skip) return report;
-    const t = hasUsableIdentity(sel.row) ? await describeTable(this.#sql, this.#cfg.prefix, sel.row) : null;
+    // The connector's own rule decides whether rows get facts (describeRelation's identity).
+    const t = await describeTable(this.#sql, this.#cfg.prefix, sel.row);
     if (!t) {
       return {
         ...report,
