@@ -9,7 +9,7 @@
  * slot's confirmed position only moves past transactions whose every message JetStream
  * acknowledged, so nothing is lost across sessions or process crashes.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
@@ -264,7 +264,7 @@ export class Connector {
         }
       },
       onFatal: (e) => failed!(e),
-      ...(cfg.faultPoint ? { beforeTrailingFact: faultPoint(cfg.faultPoint, this.#log) } : {}),
+      ...(cfg.faultPoint ? { beforeTrailingFact: faultPoint(cfg.faultPoint) } : {}),
     });
     this.#failSession = (e) => failed!(e);
     const snapshotter = this.#snapshotter!;
@@ -472,12 +472,16 @@ export class Connector {
  * The fault point of fault tests (`fact-after-delta-ack:<n>`): SIGKILL of this process at the n-th
  * trailing fact of a session.
  */
-function faultPoint(spec: string, log: Logger): () => void {
+function faultPoint(spec: string): () => void {
   const n = Number(spec.slice(spec.indexOf(':') + 1));
   let seen = 0;
   return () => {
     if (++seen !== n) return;
-    log.warn({ faultPoint: spec }, 'fault point reached: killing the process');
+    // Written synchronously: the logger's buffer would die with the process.
+    writeSync(
+      2,
+      JSON.stringify({ level: 40, faultPoint: spec, msg: 'fault point reached: killing the process' }) + '\n',
+    );
     process.kill(process.pid, 'SIGKILL');
   };
 }
