@@ -1,0 +1,376 @@
+/**
+ * Runs one consumer: its durable pull consumer, the key scheduler, retries, dead letters and
+ * redrives.
+ *
+ * Flow of one message: delivered (stream order) → routed to its key (the entity) → queued behind
+ * earlier events of that key → handler → ack. A failure is negatively acknowledged with the
+ * backoff's delay and the key waits (the event stays the key's head) until the server redelivers
+ * it; other keys keep flowing. After `maxDeliver` failed deliveries the event is written to
+ * `<P>_DLQ` and then terminated, and its key moves on (skip and continue, see docs/consumers.md).
+ *
+ * Why events queued in memory stay alive: the server's ack_wait runs from delivery, so every
+ * held delivery gets `working()` every ackWait/3. Why max_ack_pending bounds memory: the server
+ * stops delivering new messages once that many are unacknowledged, while redeliveries (the retries
+ * the held keys wait for) still arrive — blocking the pull loop instead could deadlock.
+ */
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import { DeltaEvent, FactEvent } from '../../schemas/events.js';
+import { streamNames } from '../../schemas/subjects.js';
+import { retryDelay } from './backoff.js';
+import { ConsumerMetrics } from './consumer-metrics.js';
+import { deadLetterRecord, DeadLetterStore, originalBody, type DeadLetterEntry, type RedriveRequest } from './dead-letters.js';
+import type { ConsumerContext, ConsumerDefinition, EventPosition, RawMessage } from './define-consumer.js';
+import { ConsumerError, ConsumerErrorCodes } from './errors.js';
+import { bodyText, type Delivery, type JetStreamClient } from './jetstream-client.js';
+import { KeyScheduler } from './key-scheduler.js';
+import { filterSubjects, route, selected, serverFilter, supportsMultiFilter, type Routed, type Selection } from './subject-filters.js';
+
+/** What a runner needs besides the definition. */
+export interface RunnerOptions {
+  client: JetStreamClient;
+  /** Subject prefix of the source. Default `cdc`. */
+  prefix?: string;
+  /** Logger; the runner logs through a child with `module: 'consumer'` and the consumer's name. Default silent. */
+  log?: Logger;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+interface Entry {
+  readonly id: string;
+  readonly source: 'stream' | 'redrive';
+  delivery: Delivery;
+  readonly routed: Routed;
+  state: 'queued' | 'running' | 'retrying';
+  readonly attemptTimes: number[];
+  /** The dead letter a redrive request names. */
+  readonly deadLetter?: DeadLetterEntry;
+}
+
+export type RunnerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class ConsumerRunner {
+  readonly def: ConsumerDefinition;
+  readonly metrics: ConsumerMetrics;
+  readonly #client: JetStreamClient;
+  readonly #prefix: string;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #stream: string;
+  readonly #dlq: DeadLetterStore;
+  readonly #selection: Selection;
+  readonly #scheduler: KeyScheduler<Entry>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #stop = new AbortController();
+  #redriveChain: Promise<void> = Promise.resolve();
+  #state: RunnerState = 'idle';
+
+  constructor(def: ConsumerDefinition, opts: RunnerOptions) {
+    this.def = def;
+    this.#client = opts.client;
+    this.#prefix = opts.prefix ?? 'cdc';
+    this.#log = (opts.log ?? pino({ level: 'silent' })).child({ module: 'consumer', consumer: def.name });
+    this.#now = opts.now ?? Date.now;
+    const names = streamNames(this.#prefix);
+    this.#stream = def.from === 'facts' ? names.facts : names.deltas;
+    this.#dlq = new DeadLetterStore(this.#client, this.#prefix);
+    this.#selection = { prefix: this.#prefix, from: def.from, tables: def.tables, ops: def.ops, txMarkers: false };
+    this.#scheduler = new KeyScheduler<Entry>(def.concurrency);
+    this.metrics = new ConsumerMetrics(def.name);
+  }
+
+  get state(): RunnerState {
+    return this.#state;
+  }
+
+  /** The stream the consumer reads. */
+  get stream(): string {
+    return this.#stream;
+  }
+
+  /**
+   * Runs until `signal` aborts: then stops pulling, lets running handlers finish, and hands events
+   * still queued back to the server (nak) so another process can take them at once.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`consumer ${this.def.name} was already started`);
+    this.#state = 'starting';
+    const def = this.def;
+    if (def.start === 'facts' || !def.handle) {
+      throw new ConsumerError(ConsumerErrorCodes.config, `consumer ${def.name}: ${def.start === 'facts' ? 'start: "facts"' : 'handleTransaction'} is not supported by this version of the runtime.`, {
+        hint: 'Use handle(event, ctx) with start "beginning" or "now".',
+      });
+    }
+    if (!(await this.#client.streamInfo(this.#stream))) {
+      throw new ConsumerError(ConsumerErrorCodes.notFound, `stream ${this.#stream} does not exist.`, {
+        hint: 'Start the connector ("sluice run") first, or set SLUICE_PREFIX to the prefix it uses.',
+      });
+    }
+    await this.#dlq.ensure();
+    const filter = serverFilter(filterSubjects(this.#selection), supportsMultiFilter(this.#client.serverVersion));
+    const { clientSide, ...subjects } = filter;
+    await this.#client.ensureDurable(this.#stream, {
+      name: def.name,
+      description: `Sluice consumer ${def.name}`,
+      ackWaitMs: def.ackWait,
+      maxAckPending: def.maxAckPending,
+      filter: subjects,
+      start: { kind: def.start === 'now' ? 'new' : 'all' },
+    });
+    const redriveName = `${def.name}_redrive`;
+    await this.#client.ensureDurable(this.#dlq.stream, {
+      name: redriveName,
+      description: `Redrive requests of Sluice consumer ${def.name}`,
+      ackWaitMs: def.ackWait,
+      maxAckPending: 1000,
+      filter: { filter_subject: `${this.#prefix}.dlq.${def.name}.redrive` },
+      start: { kind: 'all' },
+    });
+
+    const keepAlive = setInterval(() => this.#keepAlive(), Math.max(500, Math.floor(def.ackWait / 3)));
+    const stopPulling = () => this.#stop.abort();
+    if (signal.aborted) stopPulling();
+    signal.addEventListener('abort', stopPulling, { once: true });
+    this.#state = 'running';
+    this.#log.info({ stream: this.#stream, filter: subjects, clientSideFilter: clientSide }, 'consumer running');
+    try {
+      await Promise.all([
+        this.#client.consume(this.#stream, def.name, def.batch, (d) => this.#onDelivery(d), this.#stop.signal),
+        this.#client.consume(this.#dlq.stream, redriveName, 16, (d) => this.#onRedriveRequest(d), this.#stop.signal),
+      ]);
+    } finally {
+      this.#stop.abort();
+      this.#state = 'stopping';
+      signal.removeEventListener('abort', stopPulling);
+      await this.#redriveChain;
+      while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+      // Queued events go back to the server in stream order, for the next process.
+      const queued = [...this.#entries.values()].filter((e) => e.state === 'queued').sort((a, b) => a.delivery.seq - b.delivery.seq);
+      for (const e of queued) e.delivery.nak();
+      clearInterval(keepAlive);
+      this.#state = 'stopped';
+      this.#log.info({ returned: queued.length }, 'consumer stopped');
+    }
+  }
+
+  #onDelivery(d: Delivery): void {
+    this.metrics.pending = d.pending;
+    if (this.#redelivered(d)) return;
+    if (this.#stop.signal.aborted) return d.nak();
+    const routed = route(this.#prefix, d.subject);
+    // Commit markers, foreign subjects and (with client-side filtering) other tables or ops.
+    if (!routed || !selected(this.#selection, routed)) {
+      this.metrics.skipped++;
+      return d.ack();
+    }
+    this.#enqueue({ id: `${d.stream}:${d.seq}`, source: 'stream', delivery: d, routed, state: 'queued', attemptTimes: [] });
+  }
+
+  #onRedriveRequest(d: Delivery): void {
+    if (this.#redelivered(d)) return;
+    if (this.#stop.signal.aborted) return d.nak();
+    // Serial, so redrives keep the order they were requested in.
+    this.#redriveChain = this.#redriveChain.then(async () => {
+      let req: RedriveRequest;
+      try {
+        req = JSON.parse(bodyText(d.data)) as RedriveRequest;
+      } catch {
+        this.#log.warn({ seq: d.seq }, 'redrive request is not JSON; dropped');
+        return d.term('not a redrive request');
+      }
+      const dl = await this.#dlq.get(this.def.name, req.entry).catch(() => undefined);
+      if (dl === undefined) return d.nak(1000);
+      if (dl === null) {
+        // Already redriven (by an earlier request) or dropped: nothing to do, exactly once.
+        this.#log.info({ entry: req.entry }, 'redrive request names no open dead letter; skipped');
+        return d.ack();
+      }
+      const routed = route(this.#prefix, dl.subject) ?? { kind: 'delta', key: dl.key, barrier: false };
+      this.#enqueue({ id: `${d.stream}:${d.seq}`, source: 'redrive', delivery: d, routed, state: 'queued', attemptTimes: [], deadLetter: dl });
+    });
+  }
+
+  /** A delivery of a message the runtime already holds: keep the newest, resume a waiting retry. */
+  #redelivered(d: Delivery): boolean {
+    const e = this.#entries.get(`${d.stream}:${d.seq}`);
+    if (!e) return false;
+    e.delivery = d;
+    if (e.state === 'retrying') {
+      e.state = 'queued';
+      this.#scheduler.release(e.routed.key);
+      this.#pump();
+    }
+    return true;
+  }
+
+  #enqueue(e: Entry): void {
+    this.#entries.set(e.id, e);
+    this.metrics.inFlight = this.#entries.size;
+    this.#scheduler.push(e.routed.key, e, e.routed.barrier);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#stop.signal.aborted) {
+      const t = this.#scheduler.take();
+      if (!t) return;
+      const p = this.#execute(t.item)
+        .catch((err: unknown) => this.#log.error({ err }, 'runtime error while handling an event'))
+        .finally(() => {
+          this.#inflight.delete(p);
+          this.#pump();
+        });
+      this.#inflight.add(p);
+    }
+  }
+
+  async #execute(e: Entry): Promise<void> {
+    e.state = 'running';
+    const d = e.delivery;
+    const attempt = d.deliveryCount;
+    e.attemptTimes.push(this.#now());
+    let body: string;
+    try {
+      body = await this.#client.resolveLargeEvent(e.deadLetter ? originalBody(e.deadLetter) : bodyText(d.data));
+    } catch (err) {
+      // The object store is unreachable: a retry, not a poison event.
+      return this.#failed(e, err, attempt);
+    }
+    const event = parseEvent(e.routed.kind, body);
+    if (!event.ok) {
+      // Invalid events never become valid: straight to the dead letters.
+      return this.#failed(e, event.error, attempt, true);
+    }
+    const position: EventPosition = e.deadLetter
+      ? { stream: e.deadLetter.stream, sequence: e.deadLetter.sequence, version: event.value.data.version }
+      : { stream: d.stream, sequence: d.seq, version: event.value.data.version };
+    const ctx = this.#context(e, attempt, position, event.value.id);
+    const started = performance.now();
+    try {
+      await (this.def.handle as (ev: unknown, c: ConsumerContext) => Promise<void> | void)(event.value, ctx);
+    } catch (err) {
+      this.metrics.observeLatency(performance.now() - started);
+      return this.#failed(e, err, attempt);
+    }
+    this.metrics.observeLatency(performance.now() - started);
+    if (e.deadLetter) {
+      try {
+        await this.#dlq.resolveRedriven(e.deadLetter);
+      } catch (err) {
+        return this.#failed(e, err, attempt);
+      }
+      this.metrics.redriven++;
+    }
+    d.ack();
+    this.metrics.processed++;
+    this.#done(e);
+  }
+
+  async #failed(e: Entry, err: unknown, attempt: number, final = false): Promise<void> {
+    this.metrics.failed++;
+    const d = e.delivery;
+    const log = this.#log.child({ subject: e.deadLetter?.subject ?? d.subject, seq: e.deadLetter?.sequence ?? d.seq, attempt });
+    if (!final && attempt < this.def.maxDeliver) {
+      const delay = retryDelay(this.def.backoff, attempt);
+      log.warn({ err, retryInMs: delay }, 'handler failed; retrying');
+      this.metrics.retried++;
+      e.state = 'retrying';
+      this.#scheduler.hold(e.routed.key);
+      d.nak(delay);
+      return;
+    }
+    if (e.deadLetter) {
+      // A redrive that failed again: the dead letter stays open for another redrive or a drop.
+      log.error({ err, entry: e.deadLetter.id }, 'redriven event failed again; it stays in the dead letters');
+      d.ack();
+      this.#done(e);
+      return;
+    }
+    const record = deadLetterRecord({
+      consumer: this.def.name,
+      stream: d.stream,
+      sequence: d.seq,
+      subject: d.subject,
+      key: e.routed.key,
+      body: bodyText(d.data),
+      error: err,
+      attempts: attempt,
+      attemptTimes: e.attemptTimes,
+      now: this.#now(),
+    });
+    try {
+      const id = await this.#dlq.add(record);
+      log.error({ err, deadLetter: id }, 'event dead-lettered after its last attempt; its key moves on');
+    } catch (pubErr) {
+      // Keep the event until the dead letter is stored: it is redelivered and tried once more.
+      log.error({ err: pubErr }, 'cannot write the dead letter; retrying the event');
+      e.state = 'retrying';
+      this.#scheduler.hold(e.routed.key);
+      d.nak(retryDelay(this.def.backoff, attempt));
+      return;
+    }
+    this.metrics.deadLettered++;
+    d.term('dead-lettered');
+    this.#done(e);
+  }
+
+  #done(e: Entry): void {
+    this.#entries.delete(e.id);
+    this.metrics.inFlight = this.#entries.size;
+    this.#scheduler.complete(e.routed.key);
+  }
+
+  #context(e: Entry, attempt: number, position: EventPosition, eventId: string): ConsumerContext {
+    const d = e.delivery;
+    let published = 0;
+    const client = this.#client;
+    const raw: RawMessage = {
+      subject: d.subject,
+      stream: d.stream,
+      sequence: d.seq,
+      deliveryCount: d.deliveryCount,
+      redelivered: d.redelivered,
+      time: d.time,
+      headers: d.headers,
+      data: d.data,
+    };
+    return {
+      log: this.#log.child({ subject: e.deadLetter?.subject ?? d.subject, seq: position.sequence }),
+      attempt,
+      msg: raw,
+      position,
+      signal: this.#stop.signal,
+      working: () => e.delivery.working(),
+      publish: async (subject, data, opts = {}) => {
+        const n = published++;
+        await client.publish(subject, JSON.stringify(data), {
+          msgID: opts.id ?? `${eventId}:${subject}:${n}`,
+          ...(opts.headers ? { headers: opts.headers } : {}),
+        });
+      },
+    };
+  }
+
+  #keepAlive(): void {
+    for (const e of this.#entries.values()) if (e.state !== 'retrying') e.delivery.working();
+  }
+}
+
+type Parsed = { ok: true; value: FactEvent | DeltaEvent } | { ok: false; error: Error };
+
+function parseEvent(kind: Routed['kind'], body: string): Parsed {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (e) {
+    return { ok: false, error: new Error(`event is not JSON: ${(e as Error).message}`) };
+  }
+  const r = (kind === 'fact' ? FactEvent : DeltaEvent).safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    return { ok: false, error: new Error(`event does not match the ${kind} schema: ${i.path.join('.')}: ${i.message}`) };
+  }
+  return { ok: true, value: r.data };
+}

@@ -1,0 +1,248 @@
+/**
+ * The consumer runtime against real servers: a connector in this process publishes the shop's
+ * changes, consumers run in this process too. The truth is what PostgreSQL committed (the shadow
+ * audit of faults-helpers.ts) and what the deltas stream holds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type StreamMessage } from '../harness/index.js';
+import { defineConsumer, type ConsumerDefinition } from '../../consumers/index.js';
+import { ConsumerRunner } from '../../consumers/runtime/consumer-runner.js';
+import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
+import { DeadLetterStore } from '../../consumers/runtime/dead-letters.js';
+import { listConsumers, resetConsumer } from '../../consumers/runtime/consumer-admin.js';
+import type { DeltaEvent } from '../../schemas/events.js';
+import { startEnv, type SluiceEnv } from './env.js';
+import {
+  auditCounts,
+  prng,
+  seedShopWithAudit,
+  shopConnectorEnv,
+  startTraffic,
+  waitCaughtUp,
+  waitSnapshotsDone,
+} from './faults-helpers.js';
+
+let env: SluiceEnv;
+let client: JetStreamClient;
+const runners: { stop(): Promise<void> }[] = [];
+
+function start(def: ConsumerDefinition): { runner: ConsumerRunner; done: Promise<void>; stop(): Promise<void> } {
+  const runner = new ConsumerRunner(def, { client, prefix: 'cdc' });
+  const abort = new AbortController();
+  const done = runner.run(abort.signal);
+  done.catch(() => undefined);
+  const r = {
+    runner,
+    done,
+    stop: async () => {
+      abort.abort();
+      await done;
+    },
+  };
+  runners.push(r);
+  return r;
+}
+
+/** Deltas in the stream (commit markers excluded). */
+async function streamDeltas(): Promise<StreamMessage[]> {
+  return (await env.deltas()).filter((m) => m.subject.startsWith('cdc.delta.'));
+}
+
+/** Committed row changes per `schema.table.op` from the shadow audit. */
+async function committed(): Promise<Record<string, number>> {
+  const a = await auditCounts(env);
+  return Object.fromEntries(Object.entries(a).map(([k, n]) => [`public.${k}`, n]));
+}
+
+function countBy<T>(xs: Iterable<T>, f: (x: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[f(x)] = (out[f(x)] ?? 0) + 1;
+  return out;
+}
+
+const keyOf = (e: DeltaEvent) => `${e.data.table}/${JSON.stringify(e.data.key)}`;
+
+beforeAll(async () => {
+  env = await startEnv();
+  await seedShopWithAudit(env, { customers: 300, products: 60, orders: 150 });
+  env.startConnector(shopConnectorEnv());
+  await waitSnapshotsDone(env);
+  client = await JetStreamClient.create(env.nc);
+});
+
+afterAll(async () => {
+  for (const r of runners) await r.stop().catch(() => undefined);
+  await env?.close();
+});
+
+describe('consumer runtime', () => {
+  it('keeps per-key order at concurrency 64 with random handler delays, and handles every committed change once', async () => {
+    const rnd = prng(9);
+    const handled: DeltaEvent[] = [];
+    const busy = new Set<string>();
+    const lastVersion = new Map<string, string>();
+    const violations: string[] = [];
+    let maxParallel = 0;
+    const r = start(
+      defineConsumer({
+        name: 'order-check',
+        from: 'deltas',
+        concurrency: 64,
+        async handle(e) {
+          const k = keyOf(e);
+          if (busy.has(k)) violations.push(`${k} handled twice at once`);
+          busy.add(k);
+          maxParallel = Math.max(maxParallel, busy.size);
+          const prev = lastVersion.get(k);
+          // Keyless rows (audit_log) have no order between them; every keyed entity must rise.
+          if (e.data.key && prev !== undefined && prev >= e.data.version) violations.push(`${k}: ${e.data.version} after ${prev}`);
+          await new Promise((res) => setTimeout(res, Math.floor(rnd() * 8)));
+          lastVersion.set(k, e.data.version);
+          handled.push(e);
+          busy.delete(k);
+        },
+      }),
+    );
+    const traffic = startTraffic(env, { rate: 400, seed: 11 });
+    await eventually(() => traffic.changes() > 1500, { timeout: 60_000, interval: 100, message: 'traffic' });
+    await traffic.stop();
+    await waitCaughtUp(env);
+    const deltas = await streamDeltas();
+    await eventually(() => handled.length >= deltas.length, { timeout: 90_000, interval: 200, message: `${deltas.length} deltas handled` });
+    expect(violations).toEqual([]);
+    expect(maxParallel).toBeGreaterThan(8);
+    const ids = handled.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(new Set(ids)).toEqual(new Set(deltas.map((m) => (m.data as { id: string }).id)));
+    expect(countBy(handled, (e) => `${e.data.table}.${e.data.op}`)).toEqual(await committed());
+    expect(r.runner.metrics.processed).toBe(handled.length);
+    await r.stop();
+  });
+
+  it('dead-letters a poison event after maxDeliver attempts while other keys flow; redrive handles it once; drop records', async () => {
+    const [{ id: poisonId }] = (await env.sql<{ id: string }>('SELECT id::text AS id FROM customers ORDER BY id LIMIT 1')).rows as [{ id: string }];
+    let fixed = false;
+    const attempts: number[] = [];
+    const handledAt = new Map<string, number>();
+    const handledPerId = new Map<string, number>();
+    const poisonOrder: string[] = [];
+    const r = start(
+      defineConsumer({
+        name: 'poison-check',
+        from: 'deltas',
+        tables: ['public.customers', 'public.orders'],
+        maxDeliver: 3,
+        backoff: [400],
+        concurrency: 8,
+        handle(e, ctx) {
+          const name = (e.data.changes.name?.new ?? null) as string | null;
+          if (e.data.key?.id === poisonId) poisonOrder.push(name ?? e.data.op);
+          if ((name === 'POISON' && !fixed) || name === 'POISON FOREVER') {
+            attempts.push(ctx.attempt);
+            throw new Error(`cannot handle ${name}`);
+          }
+          handledAt.set(e.id, Date.now());
+          handledPerId.set(e.id, (handledPerId.get(e.id) ?? 0) + 1);
+        },
+      }),
+    );
+    const traffic = startTraffic(env, { rate: 200, seed: 12 });
+    await env.sql(`UPDATE customers SET name = 'POISON' WHERE id = $1`, [poisonId]);
+    await env.sql(`UPDATE customers SET name = 'after poison' WHERE id = $1`, [poisonId]);
+    await env.sql(`UPDATE customers SET name = 'POISON FOREVER' WHERE id = $1`, [poisonId]);
+    const dlq = new DeadLetterStore(client, 'cdc');
+    const entries = await eventually(
+      async () => {
+        const l = await dlq.list('poison-check');
+        if (l.length < 2) throw new Error(`${l.length} dead letters`);
+        return l;
+      },
+      { timeout: 60_000, interval: 200, message: 'two dead letters' },
+    );
+    const deadAt = Date.now();
+    await traffic.stop();
+    await waitCaughtUp(env);
+
+    // Each poison event was tried exactly maxDeliver times, then dead-lettered with its record.
+    expect(attempts).toEqual([1, 2, 3, 1, 2, 3]);
+    expect(entries).toHaveLength(2);
+    const [first, second] = entries as [(typeof entries)[0], (typeof entries)[0]];
+    expect(first).toMatchObject({ consumer: 'poison-check', stream: 'CDC_DELTAS', attempts: 3, error: { message: 'cannot handle POISON' } });
+    expect(first.error.stack).toContain('cannot handle POISON');
+    expect(first.attemptTimes).toHaveLength(3);
+    expect((first.event as DeltaEvent).data.changes.name?.new).toBe('POISON');
+    expect(first.subject).toBe(`cdc.delta.public.customers.update.${poisonId}`);
+    const stored = await client.getMessage('CDC_DELTAS', first.sequence);
+    expect(JSON.parse(new TextDecoder().decode(stored!.data))).toEqual(first.event);
+    // Skip and continue: the key's next event was handled after the poison, in order.
+    expect(poisonOrder).toEqual(['POISON', 'POISON', 'POISON', 'after poison', 'POISON FOREVER', 'POISON FOREVER', 'POISON FOREVER']);
+    // Other keys kept flowing while the poison waited out its retries.
+    const poisonVersion = (first.event as DeltaEvent).data.version;
+    const deltas = await streamDeltas();
+    const laterOthers = deltas.filter((m) => {
+      const d = (m.data as DeltaEvent).data;
+      return d.version > poisonVersion && d.key?.id !== poisonId && handledAt.has((m.data as DeltaEvent).id);
+    });
+    expect(laterOthers.some((m) => handledAt.get((m.data as DeltaEvent).id)! < Date.parse(first.deadLetteredAt))).toBe(true);
+    expect(deadAt).toBeGreaterThan(0);
+
+    // Redrive after the fix: handled exactly once, even when asked twice.
+    fixed = true;
+    await dlq.requestRedrive('poison-check', first.id);
+    await dlq.requestRedrive('poison-check', first.id);
+    const poisonEventId = (first.event as DeltaEvent).id;
+    await eventually(() => handledPerId.get(poisonEventId) === 1, { timeout: 30_000, interval: 100, message: 'the redriven event handled' });
+    await eventually(async () => (await dlq.list('poison-check')).length === 1, { timeout: 30_000, interval: 100, message: 'the entry resolved' });
+    expect((await dlq.redriven('poison-check')).map((x) => x.entry)).toEqual([first.id]);
+    expect(r.runner.metrics.redriven).toBe(1);
+
+    // Drop: gone from the open ones, recorded with its time.
+    await dlq.drop(await dlq.require('poison-check', second.id));
+    expect(await dlq.list('poison-check')).toEqual([]);
+    const dropped = await dlq.dropped('poison-check');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ id: second.id, sequence: second.sequence, error: { message: 'cannot handle POISON FOREVER' } });
+    expect(Date.parse(dropped[0]!.droppedAt)).toBeGreaterThanOrEqual(Date.parse(second.deadLetteredAt));
+    // A redrive of a dropped entry does nothing.
+    await dlq.requestRedrive('poison-check', second.id);
+    expect(handledPerId.get((second.event as DeltaEvent).id)).toBeUndefined();
+    expect(Math.max(...handledPerId.values())).toBe(1);
+    const status = (await listConsumers(client, 'cdc')).find((s) => s.name === 'poison-check')!;
+    expect(status).toMatchObject({ stream: 'CDC_DELTAS', deadLetters: 0 });
+    await r.stop();
+  });
+
+  it('reset and replay rebuild the same state', async () => {
+    const build = async (name: string): Promise<Map<string, unknown>> => {
+      const state = new Map<string, unknown>();
+      const r = start(
+        defineConsumer({
+          name,
+          from: 'facts',
+          tables: ['public.customers', 'public.products'],
+          concurrency: 32,
+          handle(e) {
+            if (e.data.deleted) state.delete(`${e.data.table}/${JSON.stringify(e.data.key)}`);
+            else state.set(`${e.data.table}/${JSON.stringify(e.data.key)}`, e.data.row);
+          },
+        }),
+      );
+      await eventually(
+        async () => {
+          const s = (await listConsumers(client, 'cdc')).find((c) => c.name === name);
+          if (!s || s.pending > 0 || s.ackPending > 0) throw new Error(`consumer ${name}: ${JSON.stringify(s)}`);
+          return true;
+        },
+        { timeout: 60_000, interval: 200, message: `${name} caught up` },
+      );
+      await r.stop();
+      return state;
+    };
+    const first = await build('replay-check');
+    expect(first.size).toBeGreaterThan(300);
+    const status = await resetConsumer(client, 'cdc', 'replay-check', { kind: 'beginning' });
+    expect(status.position).toBe(0);
+    const again = await build('replay-check');
+    expect(again).toEqual(first);
+  });
+});
