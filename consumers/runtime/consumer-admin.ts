@@ -32,7 +32,8 @@ export interface ConsumerStatus {
 }
 
 /** Where the rewind goes: the first message, a time, or a stream sequence. */
-export type ResetTarget = { kind: 'beginning' } | { kind: 'time'; time: Date } | { kind: 'sequence'; seq: number };
+export type ResetTarget =
+  { kind: 'beginning' } | { kind: 'time'; time: Date } | { kind: 'sequence'; seq: number };
 
 /** Parses `--from beginning|<ISO time>|<stream sequence>`. */
 export function parseResetTarget(s: string): ResetTarget {
@@ -44,9 +45,13 @@ export function parseResetTarget(s: string): ResetTarget {
     const t = new Date(s);
     if (!Number.isNaN(t.getTime())) return { kind: 'time', time: t };
   }
-  throw new ConsumerError(ConsumerErrorCodes.config, `--from "${s}" is neither "beginning", an ISO time nor a stream sequence.`, {
-    hint: 'Examples: --from beginning, --from 2026-11-24T10:00:00Z, --from 1500.',
-  });
+  throw new ConsumerError(
+    ConsumerErrorCodes.config,
+    `--from "${s}" is neither "beginning", an ISO time nor a stream sequence.`,
+    {
+      hint: 'Examples: --from beginning, --from 2026-11-24T10:00:00Z, --from 1500.',
+    },
+  );
 }
 
 function isSluiceConsumer(c: ConsumerInfo): boolean {
@@ -87,7 +92,11 @@ async function toStatus(c: ConsumerInfo, dlq: DeadLetterStore): Promise<Consumer
 }
 
 /** Finds a consumer by name on the prefix's facts or deltas stream. */
-export async function findConsumer(client: JetStreamClient, prefix: string, name: string): Promise<ConsumerInfo> {
+export async function findConsumer(
+  client: JetStreamClient,
+  prefix: string,
+  name: string,
+): Promise<ConsumerInfo> {
   const names = streamNames(prefix);
   for (const stream of [names.deltas, names.facts]) {
     const c = await client.durableInfo(stream, name);
@@ -104,7 +113,12 @@ export async function findConsumer(client: JetStreamClient, prefix: string, name
  * forgotten with the old consumer. Running processes pick the new consumer up by themselves, but
  * events they hold were delivered by the old one: stop them first for an exact replay.
  */
-export async function resetConsumer(client: JetStreamClient, prefix: string, name: string, target: ResetTarget): Promise<ConsumerStatus> {
+export async function resetConsumer(
+  client: JetStreamClient,
+  prefix: string,
+  name: string,
+  target: ResetTarget,
+): Promise<ConsumerStatus> {
   const c = await findConsumer(client, prefix, name);
   const cfg = c.config;
   const settings: DurableSettings = {
@@ -112,8 +126,17 @@ export async function resetConsumer(client: JetStreamClient, prefix: string, nam
     description: cfg.description ?? `Sluice consumer ${name}`,
     ackWaitMs: Math.round((cfg.ack_wait ?? 30e9) / 1e6),
     maxAckPending: cfg.max_ack_pending ?? 1000,
-    filter: cfg.filter_subjects?.length ? { filter_subjects: cfg.filter_subjects } : cfg.filter_subject ? { filter_subject: cfg.filter_subject } : {},
-    start: target.kind === 'beginning' ? { kind: 'all' } : target.kind === 'time' ? { kind: 'time', time: target.time } : { kind: 'sequence', seq: target.seq },
+    filter: cfg.filter_subjects?.length
+      ? { filter_subjects: cfg.filter_subjects }
+      : cfg.filter_subject
+        ? { filter_subject: cfg.filter_subject }
+        : {},
+    start:
+      target.kind === 'beginning'
+        ? { kind: 'all' }
+        : target.kind === 'time'
+          ? { kind: 'time', time: target.time }
+          : { kind: 'sequence', seq: target.seq },
   };
   await client.deleteDurable(c.stream_name, name);
   const created = await client.addDurable(c.stream_name, settings);

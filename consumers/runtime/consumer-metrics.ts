@@ -43,7 +43,9 @@ export class ConsumerMetrics {
   /** This consumer's series (without HELP/TYPE lines). */
   series(): Record<string, string[]> {
     const l = `consumer="${this.consumer}"`;
-    const hist: string[] = LATENCY_BUCKETS.map((b, i) => `sluice_consumer_handler_seconds_bucket{${l},le="${b}"} ${this.#buckets[i]}`);
+    const hist: string[] = LATENCY_BUCKETS.map(
+      (b, i) => `sluice_consumer_handler_seconds_bucket{${l},le="${b}"} ${this.#buckets[i]}`,
+    );
     hist.push(`sluice_consumer_handler_seconds_bucket{${l},le="+Inf"} ${this.#count}`);
     hist.push(`sluice_consumer_handler_seconds_sum{${l}} ${this.#sum}`);
     hist.push(`sluice_consumer_handler_seconds_count{${l}} ${this.#count}`);
@@ -67,7 +69,10 @@ const HELP: Record<string, [string, string]> = {
   sluice_consumer_retried_total: ['counter', 'Failed attempts retried after a backoff.'],
   sluice_consumer_dead_lettered_total: ['counter', 'Events sent to the dead-letter stream.'],
   sluice_consumer_redriven_total: ['counter', 'Dead letters handled after a redrive.'],
-  sluice_consumer_skipped_total: ['counter', 'Messages outside the selection, acknowledged without a handler call.'],
+  sluice_consumer_skipped_total: [
+    'counter',
+    'Messages outside the selection, acknowledged without a handler call.',
+  ],
   sluice_consumer_pending: ['gauge', 'Messages not yet delivered to the consumer.'],
   sluice_consumer_in_flight: ['gauge', 'Events held by the runtime: queued, running or waiting for a retry.'],
   sluice_consumer_handler_seconds: ['histogram', 'Handler duration.'],

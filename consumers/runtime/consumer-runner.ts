@@ -19,12 +19,26 @@ import { DeltaEvent, FactEvent } from '../../schemas/events.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { retryDelay } from './backoff.js';
 import { ConsumerMetrics } from './consumer-metrics.js';
-import { deadLetterRecord, DeadLetterStore, originalBody, type DeadLetterEntry, type RedriveRequest } from './dead-letters.js';
+import {
+  deadLetterRecord,
+  DeadLetterStore,
+  originalBody,
+  type DeadLetterEntry,
+  type RedriveRequest,
+} from './dead-letters.js';
 import type { ConsumerContext, ConsumerDefinition, EventPosition, RawMessage } from './define-consumer.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
 import { bodyText, type Delivery, type JetStreamClient } from './jetstream-client.js';
 import { KeyScheduler } from './key-scheduler.js';
-import { filterSubjects, route, selected, serverFilter, supportsMultiFilter, type Routed, type Selection } from './subject-filters.js';
+import {
+  filterSubjects,
+  route,
+  selected,
+  serverFilter,
+  supportsMultiFilter,
+  type Routed,
+  type Selection,
+} from './subject-filters.js';
 
 /** What a runner needs besides the definition. */
 export interface RunnerOptions {
@@ -76,7 +90,13 @@ export class ConsumerRunner {
     const names = streamNames(this.#prefix);
     this.#stream = def.from === 'facts' ? names.facts : names.deltas;
     this.#dlq = new DeadLetterStore(this.#client, this.#prefix);
-    this.#selection = { prefix: this.#prefix, from: def.from, tables: def.tables, ops: def.ops, txMarkers: false };
+    this.#selection = {
+      prefix: this.#prefix,
+      from: def.from,
+      tables: def.tables,
+      ops: def.ops,
+      txMarkers: false,
+    };
     this.#scheduler = new KeyScheduler<Entry>(def.concurrency);
     this.metrics = new ConsumerMetrics(def.name);
   }
@@ -99,9 +119,13 @@ export class ConsumerRunner {
     this.#state = 'starting';
     const def = this.def;
     if (def.start === 'facts' || !def.handle) {
-      throw new ConsumerError(ConsumerErrorCodes.config, `consumer ${def.name}: ${def.start === 'facts' ? 'start: "facts"' : 'handleTransaction'} is not supported by this version of the runtime.`, {
-        hint: 'Use handle(event, ctx) with start "beginning" or "now".',
-      });
+      throw new ConsumerError(
+        ConsumerErrorCodes.config,
+        `consumer ${def.name}: ${def.start === 'facts' ? 'start: "facts"' : 'handleTransaction'} is not supported by this version of the runtime.`,
+        {
+          hint: 'Use handle(event, ctx) with start "beginning" or "now".',
+        },
+      );
     }
     if (!(await this.#client.streamInfo(this.#stream))) {
       throw new ConsumerError(ConsumerErrorCodes.notFound, `stream ${this.#stream} does not exist.`, {
@@ -109,7 +133,10 @@ export class ConsumerRunner {
       });
     }
     await this.#dlq.ensure();
-    const filter = serverFilter(filterSubjects(this.#selection), supportsMultiFilter(this.#client.serverVersion));
+    const filter = serverFilter(
+      filterSubjects(this.#selection),
+      supportsMultiFilter(this.#client.serverVersion),
+    );
     const { clientSide, ...subjects } = filter;
     await this.#client.ensureDurable(this.#stream, {
       name: def.name,
@@ -134,11 +161,26 @@ export class ConsumerRunner {
     if (signal.aborted) stopPulling();
     signal.addEventListener('abort', stopPulling, { once: true });
     this.#state = 'running';
-    this.#log.info({ stream: this.#stream, filter: subjects, clientSideFilter: clientSide }, 'consumer running');
+    this.#log.info(
+      { stream: this.#stream, filter: subjects, clientSideFilter: clientSide },
+      'consumer running',
+    );
     try {
       await Promise.all([
-        this.#client.consume(this.#stream, def.name, def.batch, (d) => this.#onDelivery(d), this.#stop.signal),
-        this.#client.consume(this.#dlq.stream, redriveName, 16, (d) => this.#onRedriveRequest(d), this.#stop.signal),
+        this.#client.consume(
+          this.#stream,
+          def.name,
+          def.batch,
+          (d) => this.#onDelivery(d),
+          this.#stop.signal,
+        ),
+        this.#client.consume(
+          this.#dlq.stream,
+          redriveName,
+          16,
+          (d) => this.#onRedriveRequest(d),
+          this.#stop.signal,
+        ),
       ]);
     } finally {
       this.#stop.abort();
@@ -147,7 +189,9 @@ export class ConsumerRunner {
       await this.#redriveChain;
       while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
       // Queued events go back to the server in stream order, for the next process.
-      const queued = [...this.#entries.values()].filter((e) => e.state === 'queued').sort((a, b) => a.delivery.seq - b.delivery.seq);
+      const queued = [...this.#entries.values()]
+        .filter((e) => e.state === 'queued')
+        .sort((a, b) => a.delivery.seq - b.delivery.seq);
       for (const e of queued) e.delivery.nak();
       clearInterval(keepAlive);
       this.#state = 'stopped';
@@ -165,7 +209,14 @@ export class ConsumerRunner {
       this.metrics.skipped++;
       return d.ack();
     }
-    this.#enqueue({ id: `${d.stream}:${d.seq}`, source: 'stream', delivery: d, routed, state: 'queued', attemptTimes: [] });
+    this.#enqueue({
+      id: `${d.stream}:${d.seq}`,
+      source: 'stream',
+      delivery: d,
+      routed,
+      state: 'queued',
+      attemptTimes: [],
+    });
   }
 
   #onRedriveRequest(d: Delivery): void {
@@ -188,7 +239,15 @@ export class ConsumerRunner {
         return d.ack();
       }
       const routed = route(this.#prefix, dl.subject) ?? { kind: 'delta', key: dl.key, barrier: false };
-      this.#enqueue({ id: `${d.stream}:${d.seq}`, source: 'redrive', delivery: d, routed, state: 'queued', attemptTimes: [], deadLetter: dl });
+      this.#enqueue({
+        id: `${d.stream}:${d.seq}`,
+        source: 'redrive',
+        delivery: d,
+        routed,
+        state: 'queued',
+        attemptTimes: [],
+        deadLetter: dl,
+      });
     });
   }
 
@@ -233,7 +292,9 @@ export class ConsumerRunner {
     e.attemptTimes.push(this.#now());
     let body: string;
     try {
-      body = await this.#client.resolveLargeEvent(e.deadLetter ? originalBody(e.deadLetter) : bodyText(d.data));
+      body = await this.#client.resolveLargeEvent(
+        e.deadLetter ? originalBody(e.deadLetter) : bodyText(d.data),
+      );
     } catch (err) {
       // The object store is unreachable: a retry, not a poison event.
       return this.#failed(e, err, attempt);
@@ -271,7 +332,11 @@ export class ConsumerRunner {
   async #failed(e: Entry, err: unknown, attempt: number, final = false): Promise<void> {
     this.metrics.failed++;
     const d = e.delivery;
-    const log = this.#log.child({ subject: e.deadLetter?.subject ?? d.subject, seq: e.deadLetter?.sequence ?? d.seq, attempt });
+    const log = this.#log.child({
+      subject: e.deadLetter?.subject ?? d.subject,
+      seq: e.deadLetter?.sequence ?? d.seq,
+      attempt,
+    });
     if (!final && attempt < this.def.maxDeliver) {
       const delay = retryDelay(this.def.backoff, attempt);
       log.warn({ err, retryInMs: delay }, 'handler failed; retrying');
@@ -370,7 +435,10 @@ function parseEvent(kind: Routed['kind'], body: string): Parsed {
   const r = (kind === 'fact' ? FactEvent : DeltaEvent).safeParse(json);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    return { ok: false, error: new Error(`event does not match the ${kind} schema: ${i.path.join('.')}: ${i.message}`) };
+    return {
+      ok: false,
+      error: new Error(`event does not match the ${kind} schema: ${i.path.join('.')}: ${i.message}`),
+    };
   }
   return { ok: true, value: r.data };
 }

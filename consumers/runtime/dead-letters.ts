@@ -96,20 +96,31 @@ export class DeadLetterStore {
 
   /** Creates `<P>_DLQ` when missing (limits retention, kept until dropped or redriven). */
   ensure(): Promise<void> {
-    return this.#client.ensureStream(this.stream, [`${this.#prefix}.dlq.>`], 'Sluice dead letters, redrive requests and their records');
+    return this.#client.ensureStream(
+      this.stream,
+      [`${this.#prefix}.dlq.>`],
+      'Sluice dead letters, redrive requests and their records',
+    );
   }
 
   /** Stores a dead letter; deduplicated per original message, so a retried write stores it once. */
   async add(d: DeadLetter): Promise<number> {
     return this.#client.publish(deadLetterSubject(this.#prefix, d.consumer, 'entry'), JSON.stringify(d), {
       msgID: `dlq:${d.consumer}:${d.stream}:${d.sequence}`,
-      headers: { 'Sluice-Consumer': d.consumer, 'Sluice-Stream': d.stream, 'Sluice-Sequence': String(d.sequence) },
+      headers: {
+        'Sluice-Consumer': d.consumer,
+        'Sluice-Stream': d.stream,
+        'Sluice-Sequence': String(d.sequence),
+      },
     });
   }
 
   /** Open dead letters of a consumer, oldest first. */
   async list(consumer: string): Promise<DeadLetterEntry[]> {
-    const msgs = await this.#client.readSubject(this.stream, deadLetterSubject(this.#prefix, consumer, 'entry'));
+    const msgs = await this.#client.readSubject(
+      this.stream,
+      deadLetterSubject(this.#prefix, consumer, 'entry'),
+    );
     return msgs.map(toEntry);
   }
 
@@ -143,7 +154,13 @@ export class DeadLetterStore {
   async resolveRedriven(e: DeadLetterEntry, now = Date.now()): Promise<void> {
     await this.#client.publish(
       deadLetterSubject(this.#prefix, e.consumer, 'redriven'),
-      JSON.stringify({ entry: e.id, stream: e.stream, sequence: e.sequence, key: e.key, redrivenAt: new Date(now).toISOString() }),
+      JSON.stringify({
+        entry: e.id,
+        stream: e.stream,
+        sequence: e.sequence,
+        key: e.key,
+        redrivenAt: new Date(now).toISOString(),
+      }),
       { msgID: `redriven:${e.consumer}:${e.id}` },
     );
     await this.#client.deleteMessage(this.stream, e.id);
@@ -161,14 +178,31 @@ export class DeadLetterStore {
 
   /** Records of dropped entries, oldest first. */
   async dropped(consumer: string): Promise<(DeadLetterEntry & { droppedAt: string })[]> {
-    const msgs = await this.#client.readSubject(this.stream, deadLetterSubject(this.#prefix, consumer, 'dropped'));
+    const msgs = await this.#client.readSubject(
+      this.stream,
+      deadLetterSubject(this.#prefix, consumer, 'dropped'),
+    );
     return msgs.map((m) => JSON.parse(bodyText(m.data)) as DeadLetterEntry & { droppedAt: string });
   }
 
   /** Records of redriven entries, oldest first. */
-  async redriven(consumer: string): Promise<{ entry: number; stream: string; sequence: number; key: string; redrivenAt: string }[]> {
-    const msgs = await this.#client.readSubject(this.stream, deadLetterSubject(this.#prefix, consumer, 'redriven'));
-    return msgs.map((m) => JSON.parse(bodyText(m.data)) as { entry: number; stream: string; sequence: number; key: string; redrivenAt: string });
+  async redriven(
+    consumer: string,
+  ): Promise<{ entry: number; stream: string; sequence: number; key: string; redrivenAt: string }[]> {
+    const msgs = await this.#client.readSubject(
+      this.stream,
+      deadLetterSubject(this.#prefix, consumer, 'redriven'),
+    );
+    return msgs.map(
+      (m) =>
+        JSON.parse(bodyText(m.data)) as {
+          entry: number;
+          stream: string;
+          sequence: number;
+          key: string;
+          redrivenAt: string;
+        },
+    );
   }
 }
 

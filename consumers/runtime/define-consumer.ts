@@ -90,7 +90,10 @@ export interface ConsumerOptions<F extends 'facts' | 'deltas' = 'facts' | 'delta
    * Handles one whole source transaction (deltas only), in commit order; instead of `handle`.
    * Receives the transaction's events (selected tables and ops) in `tx.seq` order.
    */
-  handleTransaction?: (events: readonly DeltaEvent[], ctx: ConsumerContext & { transaction: SourceTransaction }) => Promise<void> | void;
+  handleTransaction?: (
+    events: readonly DeltaEvent[],
+    ctx: ConsumerContext & { transaction: SourceTransaction },
+  ) => Promise<void> | void;
   /** Keys (entities) handled at the same time. Default 16. */
   concurrency?: number;
   /** Deliveries of one event before it goes to the dead-letter stream. Default 5. */
@@ -128,7 +131,9 @@ export interface ConsumerDefinition<F extends 'facts' | 'deltas' = 'facts' | 'de
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 const Options = z.object({
-  name: z.string().regex(NAME, 'expected 1–64 letters, digits, _ or - (it is a durable name and a subject token)'),
+  name: z
+    .string()
+    .regex(NAME, 'expected 1–64 letters, digits, _ or - (it is a durable name and a subject token)'),
   from: z.enum(['facts', 'deltas']),
   tables: z.array(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'expected schema.table')).default([]),
   ops: z.array(z.enum(['insert', 'update', 'delete', 'truncate'])).default([]),
@@ -136,15 +141,24 @@ const Options = z.object({
   handleTransaction: z.function().optional(),
   concurrency: z.number().int().min(1).max(10_000).default(16),
   maxDeliver: z.number().int().min(1).max(1000).default(5),
-  backoff: z.custom<Backoff>((b) => backoffProblem(b) === null, { message: backoffProblem(null) ?? '' }).default(DEFAULT_BACKOFF),
+  backoff: z
+    .custom<Backoff>((b) => backoffProblem(b) === null, { message: backoffProblem(null) ?? '' })
+    .default(DEFAULT_BACKOFF),
   batch: z.number().int().min(1).max(10_000).default(100),
-  ackWait: z.number().int().min(1000).max(24 * 3600_000).default(30_000),
+  ackWait: z
+    .number()
+    .int()
+    .min(1000)
+    .max(24 * 3600_000)
+    .default(30_000),
   maxAckPending: z.number().int().min(1).max(1_000_000).optional(),
   start: z.enum(['beginning', 'now', 'facts']).default('beginning'),
 });
 
 /** Declares a consumer; the module's default export. Throws a ConsumerError for a bad option. */
-export function defineConsumer<F extends 'facts' | 'deltas'>(options: ConsumerOptions<F>): ConsumerDefinition<F> {
+export function defineConsumer<F extends 'facts' | 'deltas'>(
+  options: ConsumerOptions<F>,
+): ConsumerDefinition<F> {
   const r = Options.strict().safeParse(options);
   const who = typeof options?.name === 'string' ? `consumer ${options.name}` : 'consumer';
   if (!r.success) {
@@ -163,11 +177,23 @@ export function defineConsumer<F extends 'facts' | 'deltas'>(options: ConsumerOp
     throw new ConsumerError(ConsumerErrorCodes.config, `${who}: ${m}.`, { hint });
   };
   if (!o.handle === !o.handleTransaction) {
-    fail('give exactly one of handle and handleTransaction', 'handle(event, ctx) takes one event, handleTransaction(events, ctx) a whole transaction.');
+    fail(
+      'give exactly one of handle and handleTransaction',
+      'handle(event, ctx) takes one event, handleTransaction(events, ctx) a whole transaction.',
+    );
   }
-  if (o.from === 'facts' && o.ops.length) fail('ops applies to deltas only', 'Remove ops or read from: "deltas".');
-  if (o.handleTransaction && o.from !== 'deltas') fail('handleTransaction needs from: "deltas"', 'Transactions are assembled from deltas and commit markers.');
-  if (o.start === 'facts' && o.from !== 'deltas') fail('start: "facts" needs from: "deltas"', 'A facts consumer starts at the beginning of the facts stream anyway.');
+  if (o.from === 'facts' && o.ops.length)
+    fail('ops applies to deltas only', 'Remove ops or read from: "deltas".');
+  if (o.handleTransaction && o.from !== 'deltas')
+    fail(
+      'handleTransaction needs from: "deltas"',
+      'Transactions are assembled from deltas and commit markers.',
+    );
+  if (o.start === 'facts' && o.from !== 'deltas')
+    fail(
+      'start: "facts" needs from: "deltas"',
+      'A facts consumer starts at the beginning of the facts stream anyway.',
+    );
   return Object.freeze({
     kind: 'sluice.consumer' as const,
     name: o.name,

@@ -3,7 +3,13 @@
  * small interface of plain data, so the rest of consumers/runtime is tested without a server.
  */
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
+import {
+  connect,
+  credsAuthenticator,
+  headers as natsHeaders,
+  nanos,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -28,7 +34,11 @@ export const JS_API_TIMEOUT_MS = 5_000;
 export type { ConsumerInfo, StreamInfo, NatsConnection };
 
 /** Connects to NATS as a daemon does: reconnects forever. */
-export async function connectNats(opts: { url: string; creds?: string | undefined; name: string }): Promise<NatsConnection> {
+export async function connectNats(opts: {
+  url: string;
+  creds?: string | undefined;
+  name: string;
+}): Promise<NatsConnection> {
   try {
     return await connect({
       servers: opts.url.split(',').map((s) => s.trim()),
@@ -39,10 +49,14 @@ export async function connectNats(opts: { url: string; creds?: string | undefine
       ...(opts.creds ? { authenticator: credsAuthenticator(readFileSync(opts.creds)) } : {}),
     });
   } catch (cause) {
-    throw new ConsumerError(ConsumerErrorCodes.nats, `NATS at ${opts.url} does not answer: ${(cause as Error).message}.`, {
-      hint: 'Check SLUICE_NATS_URL and that nats-server runs with JetStream (-js).',
-      cause,
-    });
+    throw new ConsumerError(
+      ConsumerErrorCodes.nats,
+      `NATS at ${opts.url} does not answer: ${(cause as Error).message}.`,
+      {
+        hint: 'Check SLUICE_NATS_URL and that nats-server runs with JetStream (-js).',
+        cause,
+      },
+    );
   }
 }
 
@@ -107,10 +121,14 @@ export class JetStreamClient {
       const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
       return new JetStreamClient(nc, jetstream(nc, { timeout: JS_API_TIMEOUT_MS }), jsm);
     } catch (cause) {
-      throw new ConsumerError(ConsumerErrorCodes.nats, `JetStream does not answer: ${(cause as Error).message}.`, {
-        hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
-        cause,
-      });
+      throw new ConsumerError(
+        ConsumerErrorCodes.nats,
+        `JetStream does not answer: ${(cause as Error).message}.`,
+        {
+          hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
+          cause,
+        },
+      );
     }
   }
 
@@ -143,7 +161,11 @@ export class JetStreamClient {
     try {
       return await this.#jsm.consumers.info(stream, name);
     } catch (e) {
-      if (isApiError(e, JetStreamApiCodes.ConsumerNotFound) || isApiError(e, JetStreamApiCodes.StreamNotFound)) return null;
+      if (
+        isApiError(e, JetStreamApiCodes.ConsumerNotFound) ||
+        isApiError(e, JetStreamApiCodes.StreamNotFound)
+      )
+        return null;
       throw e;
     }
   }
@@ -164,18 +186,27 @@ export class JetStreamClient {
     const sameFilter =
       (c.filter_subject ?? '') === (s.filter.filter_subject ?? '') &&
       JSON.stringify(c.filter_subjects ?? []) === JSON.stringify(s.filter.filter_subjects ?? []);
-    if (c.ack_wait === nanos(s.ackWaitMs) && c.max_ack_pending === s.maxAckPending && sameFilter) return existing;
+    if (c.ack_wait === nanos(s.ackWaitMs) && c.max_ack_pending === s.maxAckPending && sameFilter)
+      return existing;
     try {
       return await this.#jsm.consumers.update(stream, s.name, {
         ack_wait: nanos(s.ackWaitMs),
         max_ack_pending: s.maxAckPending,
-        ...(sameFilter ? {} : s.filter.filter_subjects ? { filter_subjects: s.filter.filter_subjects } : { filter_subject: s.filter.filter_subject ?? '' }),
+        ...(sameFilter
+          ? {}
+          : s.filter.filter_subjects
+            ? { filter_subjects: s.filter.filter_subjects }
+            : { filter_subject: s.filter.filter_subject ?? '' }),
       });
     } catch (cause) {
-      throw new ConsumerError(ConsumerErrorCodes.config, `durable consumer ${s.name} on ${stream} cannot take the new settings: ${(cause as Error).message}.`, {
-        hint: `Changing tables or ops of an existing consumer needs nats-server ≥ 2.10; otherwise delete it ("sluice consumers reset ${s.name} --from beginning") to start over.`,
-        cause,
-      });
+      throw new ConsumerError(
+        ConsumerErrorCodes.config,
+        `durable consumer ${s.name} on ${stream} cannot take the new settings: ${(cause as Error).message}.`,
+        {
+          hint: `Changing tables or ops of an existing consumer needs nats-server ≥ 2.10; otherwise delete it ("sluice consumers reset ${s.name} --from beginning") to start over.`,
+          cause,
+        },
+      );
     }
   }
 
@@ -212,7 +243,13 @@ export class JetStreamClient {
    * delivery order. nats.js keeps `batch` messages requested ahead and re-pulls at 75 %; it
    * recovers from disconnects and a deleted-and-recreated consumer on its own.
    */
-  async consume(stream: string, name: string, batch: number, onDelivery: (d: Delivery) => void, signal: AbortSignal): Promise<void> {
+  async consume(
+    stream: string,
+    name: string,
+    batch: number,
+    onDelivery: (d: Delivery) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     const consumer = await this.#js.consumers.get(stream, name);
     const messages = await consumer.consume({ max_messages: batch });
     const stop = () => void messages.close();
@@ -226,19 +263,29 @@ export class JetStreamClient {
   }
 
   /** Publishes to a stream subject; resolves with the stored sequence (a duplicate counts as stored). */
-  async publish(subject: string, data: Uint8Array | string, opts: { msgID?: string; headers?: Record<string, string> } = {}): Promise<number> {
+  async publish(
+    subject: string,
+    data: Uint8Array | string,
+    opts: { msgID?: string; headers?: Record<string, string> } = {},
+  ): Promise<number> {
     const h = opts.headers && Object.keys(opts.headers).length ? natsHeaders() : undefined;
     for (const [k, v] of Object.entries(opts.headers ?? {})) h!.set(k, v);
-    const ack = await this.#js.publish(subject, data, { ...(opts.msgID ? { msgID: opts.msgID } : {}), ...(h ? { headers: h } : {}) });
+    const ack = await this.#js.publish(subject, data, {
+      ...(opts.msgID ? { msgID: opts.msgID } : {}),
+      ...(h ? { headers: h } : {}),
+    });
     return ack.seq;
   }
 
   async getMessage(stream: string, seq: number): Promise<StoredMessage | null> {
     try {
       const m = await this.#jsm.streams.getMessage(stream, { seq });
-      return m ? { subject: m.subject, seq: m.seq, time: m.time, headers: headerRecord(m.header), data: m.data } : null;
+      return m
+        ? { subject: m.subject, seq: m.seq, time: m.time, headers: headerRecord(m.header), data: m.data }
+        : null;
     } catch (e) {
-      if (isApiError(e, JetStreamApiCodes.NoMessageFound) || isApiError(e, JetStreamApiCodes.StreamNotFound)) return null;
+      if (isApiError(e, JetStreamApiCodes.NoMessageFound) || isApiError(e, JetStreamApiCodes.StreamNotFound))
+        return null;
       throw e;
     }
   }
@@ -261,7 +308,13 @@ export class JetStreamClient {
     if ((await c.info(true)).num_pending === 0) return out;
     const msgs = await c.consume({ max_messages: 256 });
     for await (const m of msgs) {
-      out.push({ subject: m.subject, seq: m.seq, time: m.time, headers: headerRecord(m.headers), data: m.data });
+      out.push({
+        subject: m.subject,
+        seq: m.seq,
+        time: m.time,
+        headers: headerRecord(m.headers),
+        data: m.data,
+      });
       if (m.info.pending === 0) break;
     }
     await msgs.close();
