@@ -79,6 +79,8 @@ export class ConsumerRunner {
   readonly #inflight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
   #redriveChain: Promise<void> = Promise.resolve();
+  /** Set while events an earlier process held are still to be redelivered (see #recover). */
+  #recovery: Recovery | null = null;
   #state: RunnerState = 'idle';
 
   constructor(def: ConsumerDefinition, opts: RunnerOptions) {
@@ -146,6 +148,7 @@ export class ConsumerRunner {
       filter: subjects,
       start: { kind: def.start === 'now' ? 'new' : 'all' },
     });
+    this.#recover(await this.#client.durableInfo(this.#stream, def.name));
     const redriveName = `${def.name}_redrive`;
     await this.#client.ensureDurable(this.#dlq.stream, {
       name: redriveName,
@@ -185,6 +188,11 @@ export class ConsumerRunner {
     } finally {
       this.#stop.abort();
       this.#state = 'stopping';
+      if (this.#recovery) {
+        clearTimeout(this.#recovery.timer);
+        for (const d of [...this.#recovery.old, ...this.#recovery.fresh]) d.nak();
+        this.#recovery = null;
+      }
       signal.removeEventListener('abort', stopPulling);
       await this.#redriveChain;
       while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
@@ -199,8 +207,55 @@ export class ConsumerRunner {
     }
   }
 
+  /**
+   * Order across a crash. Events an earlier process held unacknowledged come back only when their
+   * ack wait (or retry delay) runs out, while new events arrive at once: handling those first
+   * would put a key's later change before its earlier one. So when the consumer starts with
+   * unacknowledged messages, deliveries are held back until those have come back (or at most
+   * ackWait + the longest retry delay), then the old ones go first, in stream order.
+   */
+  #recover(info: { num_ack_pending: number; delivered: { stream_seq: number } } | null): void {
+    if (!info || info.num_ack_pending === 0) return;
+    const wait = this.def.ackWait + retryDelay(this.def.backoff, this.def.maxDeliver) + 2000;
+    this.#recovery = {
+      upTo: info.delivered.stream_seq,
+      remaining: info.num_ack_pending,
+      old: [],
+      fresh: [],
+      timer: setTimeout(() => this.#endRecovery('timeout'), wait),
+    };
+    this.#log.info(
+      { unacknowledged: info.num_ack_pending, waitMs: wait },
+      'waiting for the events an earlier process held',
+    );
+  }
+
+  #endRecovery(why: 'complete' | 'timeout'): void {
+    const r = this.#recovery;
+    if (!r) return;
+    this.#recovery = null;
+    clearTimeout(r.timer);
+    this.#log.info(
+      { redelivered: r.old.length, held: r.fresh.length, why },
+      'earlier events back; handling in stream order',
+    );
+    for (const d of [...r.old.sort((a, b) => a.seq - b.seq), ...r.fresh]) this.#onDelivery(d);
+  }
+
   #onDelivery(d: Delivery): void {
     this.metrics.pending = d.pending;
+    const r = this.#recovery;
+    if (r && d.stream === this.#stream) {
+      const list = d.seq <= r.upTo ? r.old : r.fresh;
+      const i = list.findIndex((x) => x.seq === d.seq);
+      if (i >= 0) list[i] = d;
+      else {
+        list.push(d);
+        if (list === r.old) r.remaining--;
+      }
+      if (r.remaining <= 0) this.#endRecovery('complete');
+      return;
+    }
     if (this.#redelivered(d)) return;
     if (this.#stop.signal.aborted) return d.nak();
     const routed = route(this.#prefix, d.subject);
@@ -420,7 +475,19 @@ export class ConsumerRunner {
 
   #keepAlive(): void {
     for (const e of this.#entries.values()) if (e.state !== 'retrying') e.delivery.working();
+    for (const d of this.#recovery?.fresh ?? []) d.working();
+    for (const d of this.#recovery?.old ?? []) d.working();
   }
+}
+
+interface Recovery {
+  /** Highest stream sequence delivered before this process started. */
+  upTo: number;
+  /** Unacknowledged messages not back yet. */
+  remaining: number;
+  old: Delivery[];
+  fresh: Delivery[];
+  timer: NodeJS.Timeout;
 }
 
 type Parsed = { ok: true; value: FactEvent | DeltaEvent } | { ok: false; error: Error };
