@@ -15,7 +15,7 @@
  */
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { DeltaEvent, FactEvent } from '../../schemas/events.js';
+import { DeltaEvent, FactEvent, TxMarkerEvent } from '../../schemas/events.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { retryDelay } from './backoff.js';
 import { ConsumerMetrics } from './consumer-metrics.js';
@@ -30,6 +30,7 @@ import type { ConsumerContext, ConsumerDefinition, EventPosition, RawMessage } f
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
 import { bodyText, type Delivery, type JetStreamClient } from './jetstream-client.js';
 import { KeyScheduler } from './key-scheduler.js';
+import { expectedEvents, TransactionAssembler } from './transaction-assembler.js';
 import {
   filterSubjects,
   route,
@@ -60,7 +61,12 @@ interface Entry {
   readonly attemptTimes: number[];
   /** The dead letter a redrive request names. */
   readonly deadLetter?: DeadLetterEntry;
+  /** handleTransaction: the transaction's event deliveries (the entry's delivery is its marker). */
+  readonly txEvents?: Delivery[];
 }
+
+/** The single ordering key of whole transactions: one at a time, in commit order. */
+const TX_KEY = 'transactions';
 
 export type RunnerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -81,6 +87,7 @@ export class ConsumerRunner {
   #redriveChain: Promise<void> = Promise.resolve();
   /** Set while events an earlier process held are still to be redelivered (see #recover). */
   #recovery: Recovery | null = null;
+  readonly #assembler = new TransactionAssembler<Delivery>();
   #state: RunnerState = 'idle';
 
   constructor(def: ConsumerDefinition, opts: RunnerOptions) {
@@ -97,7 +104,7 @@ export class ConsumerRunner {
       from: def.from,
       tables: def.tables,
       ops: def.ops,
-      txMarkers: false,
+      txMarkers: !!def.handleTransaction,
     };
     this.#scheduler = new KeyScheduler<Entry>(def.concurrency);
     this.metrics = new ConsumerMetrics(def.name);
@@ -120,12 +127,12 @@ export class ConsumerRunner {
     if (this.#state !== 'idle') throw new Error(`consumer ${this.def.name} was already started`);
     this.#state = 'starting';
     const def = this.def;
-    if (def.start === 'facts' || !def.handle) {
+    if (def.start === 'facts') {
       throw new ConsumerError(
         ConsumerErrorCodes.config,
-        `consumer ${def.name}: ${def.start === 'facts' ? 'start: "facts"' : 'handleTransaction'} is not supported by this version of the runtime.`,
+        `consumer ${def.name}: start: "facts" is not supported by this version of the runtime.`,
         {
-          hint: 'Use handle(event, ctx) with start "beginning" or "now".',
+          hint: 'Use start "beginning" (replays every delta the stream holds) or "now".',
         },
       );
     }
@@ -200,7 +207,8 @@ export class ConsumerRunner {
       const queued = [...this.#entries.values()]
         .filter((e) => e.state === 'queued')
         .sort((a, b) => a.delivery.seq - b.delivery.seq);
-      for (const e of queued) e.delivery.nak();
+      for (const e of queued) for (const m of [...(e.txEvents ?? []), e.delivery]) m.nak();
+      for (const m of this.#assembler.messages()) m.nak();
       clearInterval(keepAlive);
       this.#state = 'stopped';
       this.#log.info({ returned: queued.length }, 'consumer stopped');
@@ -264,6 +272,7 @@ export class ConsumerRunner {
       this.metrics.skipped++;
       return d.ack();
     }
+    if (this.def.handleTransaction) return this.#assemble(d, routed);
     this.#enqueue({
       id: `${d.stream}:${d.seq}`,
       source: 'stream',
@@ -293,7 +302,9 @@ export class ConsumerRunner {
         this.#log.info({ entry: req.entry }, 'redrive request names no open dead letter; skipped');
         return d.ack();
       }
-      const routed = route(this.#prefix, dl.subject) ?? { kind: 'delta', key: dl.key, barrier: false };
+      const routed: Routed = this.def.handleTransaction
+        ? { kind: 'tx', key: TX_KEY, barrier: false }
+        : (route(this.#prefix, dl.subject) ?? { kind: 'delta', key: dl.key, barrier: false });
       this.#enqueue({
         id: `${d.stream}:${d.seq}`,
         source: 'redrive',
@@ -303,6 +314,70 @@ export class ConsumerRunner {
         attemptTimes: [],
         deadLetter: dl,
       });
+    });
+  }
+
+  /** handleTransaction: buffers deltas until their commit marker, then queues the whole transaction. */
+  #assemble(d: Delivery, routed: Routed): void {
+    let body: { data?: { tx?: { lsn?: unknown; seq?: unknown }; lsn?: unknown; tables?: unknown } };
+    try {
+      body = JSON.parse(bodyText(d.data)) as typeof body;
+    } catch {
+      body = {};
+    }
+    if (routed.kind === 'delta') {
+      const tx = body.data?.tx;
+      if (typeof tx?.lsn !== 'string' || typeof tx.seq !== 'number') {
+        this.#log.error(
+          { subject: d.subject, seq: d.seq },
+          'delta without tx.lsn/tx.seq cannot be placed in a transaction; terminated',
+        );
+        this.metrics.skipped++;
+        return d.term('not a delta');
+      }
+      if (this.#assembler.size >= this.def.maxAckPending - 1) {
+        this.#log.error(
+          { buffered: this.#assembler.size, maxAckPending: this.def.maxAckPending },
+          'a transaction has more events than maxAckPending allows in flight: raise maxAckPending, or the consumer stalls',
+        );
+      }
+      return this.#assembler.addEvent({ lsn: tx.lsn, seq: tx.seq, msg: d });
+    }
+    const marker = TxMarkerEvent.safeParse(body);
+    if (!marker.success) {
+      this.#log.error({ subject: d.subject, seq: d.seq }, 'invalid commit marker; terminated');
+      this.metrics.skipped++;
+      return d.term('invalid commit marker');
+    }
+    const expected = expectedEvents(marker.data.data.tables, this.def.tables);
+    const closed = this.#assembler.close({ lsn: marker.data.data.lsn, expected, msg: d });
+    for (const o of closed.orphans) o.ack();
+    if (closed.orphans.length) {
+      this.#log.warn(
+        { events: closed.orphans.length },
+        'skipped events of transactions whose commit marker is not in the stream',
+      );
+      this.metrics.skipped += closed.orphans.length;
+    }
+    if (!closed.complete || closed.events.length === 0) {
+      if (!closed.complete) {
+        this.#log.warn(
+          { tx: marker.data.data.id, lsn: marker.data.data.lsn, have: closed.events.length, expected },
+          'skipped a transaction that is not whole in the stream (cut off by the start position or retention)',
+        );
+      }
+      for (const m of closed.events) m.ack();
+      this.metrics.skipped += closed.events.length;
+      return d.ack();
+    }
+    this.#enqueue({
+      id: `${d.stream}:${d.seq}`,
+      source: 'stream',
+      delivery: d,
+      routed: { kind: 'tx', key: TX_KEY, barrier: false },
+      state: 'queued',
+      attemptTimes: [],
+      txEvents: closed.events,
     });
   }
 
@@ -341,6 +416,7 @@ export class ConsumerRunner {
   }
 
   async #execute(e: Entry): Promise<void> {
+    if (this.def.handleTransaction) return this.#executeTransaction(e);
     e.state = 'running';
     const d = e.delivery;
     const attempt = d.deliveryCount;
@@ -384,6 +460,51 @@ export class ConsumerRunner {
     this.#done(e);
   }
 
+  async #executeTransaction(e: Entry): Promise<void> {
+    e.state = 'running';
+    const d = e.delivery;
+    const attempt = d.deliveryCount;
+    e.attemptTimes.push(this.#now());
+    let marker: TxMarkerEvent;
+    let events: DeltaEvent[];
+    try {
+      const stored = e.deadLetter?.event as { marker: unknown; events: unknown[] } | undefined;
+      marker = TxMarkerEvent.parse(stored ? stored.marker : JSON.parse(bodyText(d.data)));
+      const bodies = stored
+        ? stored.events.map((x) => JSON.stringify(x))
+        : e.txEvents!.map((m) => bodyText(m.data));
+      events = [];
+      for (const b of bodies)
+        events.push(DeltaEvent.parse(JSON.parse(await this.#client.resolveLargeEvent(b))));
+    } catch (err) {
+      return this.#failed(e, err, attempt);
+    }
+    const position: EventPosition = e.deadLetter
+      ? { stream: e.deadLetter.stream, sequence: e.deadLetter.sequence, version: marker.data.version }
+      : { stream: d.stream, sequence: d.seq, version: marker.data.version };
+    const ctx = { ...this.#context(e, attempt, position, marker.id), transaction: { events, marker } };
+    const started = performance.now();
+    try {
+      await this.def.handleTransaction!(events, ctx);
+    } catch (err) {
+      this.metrics.observeLatency(performance.now() - started);
+      return this.#failed(e, err, attempt);
+    }
+    this.metrics.observeLatency(performance.now() - started);
+    if (e.deadLetter) {
+      try {
+        await this.#dlq.resolveRedriven(e.deadLetter);
+      } catch (err) {
+        return this.#failed(e, err, attempt);
+      }
+      this.metrics.redriven++;
+    }
+    for (const m of e.txEvents ?? []) m.ack();
+    d.ack();
+    this.metrics.processed += events.length;
+    this.#done(e);
+  }
+
   async #failed(e: Entry, err: unknown, attempt: number, final = false): Promise<void> {
     this.metrics.failed++;
     const d = e.delivery;
@@ -414,7 +535,12 @@ export class ConsumerRunner {
       sequence: d.seq,
       subject: d.subject,
       key: e.routed.key,
-      body: bodyText(d.data),
+      body: e.txEvents
+        ? JSON.stringify({
+            marker: JSON.parse(bodyText(d.data)),
+            events: e.txEvents.map((m) => JSON.parse(bodyText(m.data))),
+          })
+        : bodyText(d.data),
       error: err,
       attempts: attempt,
       attemptTimes: e.attemptTimes,
@@ -432,6 +558,7 @@ export class ConsumerRunner {
       return;
     }
     this.metrics.deadLettered++;
+    for (const m of e.txEvents ?? []) m.ack();
     d.term('dead-lettered');
     this.#done(e);
   }
@@ -474,7 +601,11 @@ export class ConsumerRunner {
   }
 
   #keepAlive(): void {
-    for (const e of this.#entries.values()) if (e.state !== 'retrying') e.delivery.working();
+    for (const e of this.#entries.values()) {
+      if (e.state !== 'retrying') e.delivery.working();
+      for (const m of e.txEvents ?? []) m.working();
+    }
+    for (const m of this.#assembler.messages()) m.working();
     for (const d of this.#recovery?.fresh ?? []) d.working();
     for (const d of this.#recovery?.old ?? []) d.working();
   }

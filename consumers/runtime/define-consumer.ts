@@ -184,6 +184,12 @@ export function defineConsumer<F extends 'facts' | 'deltas'>(
   }
   if (o.from === 'facts' && o.ops.length)
     fail('ops applies to deltas only', 'Remove ops or read from: "deltas".');
+  if (o.handleTransaction && o.ops.length) {
+    fail(
+      'handleTransaction takes whole transactions, so ops cannot narrow them',
+      'Remove ops and pick the events inside the handler.',
+    );
+  }
   if (o.handleTransaction && o.from !== 'deltas')
     fail(
       'handleTransaction needs from: "deltas"',

@@ -11,6 +11,7 @@ import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
 import { DeadLetterStore } from '../../consumers/runtime/dead-letters.js';
 import { listConsumers, resetConsumer } from '../../consumers/runtime/consumer-admin.js';
 import type { DeltaEvent } from '../../schemas/events.js';
+import { parseLsn } from '../../schemas/versions.js';
 import { startEnv, type SluiceEnv } from './env.js';
 import {
   auditCounts,
@@ -258,6 +259,58 @@ describe('consumer runtime', () => {
     expect(Math.max(...handledPerId.values())).toBe(1);
     const status = (await listConsumers(client, 'cdc')).find((s) => s.name === 'poison-check')!;
     expect(status).toMatchObject({ stream: 'CDC_DELTAS', deadLetters: 0 });
+    await r.stop();
+  });
+
+  it('handleTransaction gets every transaction whole, once, in commit order, also across retries', async () => {
+    const rnd = prng(5);
+    const tables = ['public.orders', 'public.order_items'];
+    const seen: { lsn: string; ids: string[] }[] = [];
+    const problems: string[] = [];
+    let failures = 0;
+    const r = start(
+      defineConsumer({
+        name: 'tx-check',
+        from: 'deltas',
+        tables,
+        backoff: [50],
+        handleTransaction(events, ctx) {
+          const m = ctx.transaction.marker.data;
+          for (const t of tables) {
+            const n = events.filter((e) => e.data.table === t).length;
+            if (n !== (m.tables[t] ?? 0))
+              problems.push(`tx ${m.id}: ${n} events of ${t}, marker says ${m.tables[t] ?? 0}`);
+          }
+          if (
+            events.some(
+              (e, i) => e.data.tx.lsn !== m.lsn || (i > 0 && e.data.tx.seq <= events[i - 1]!.data.tx.seq),
+            )
+          ) {
+            problems.push(`tx ${m.id}: events of another transaction or out of tx.seq order`);
+          }
+          if (ctx.attempt === 1 && rnd() < 0.2) {
+            failures++;
+            throw new Error('fails once');
+          }
+          seen.push({ lsn: m.lsn, ids: events.map((e) => e.id) });
+        },
+      }),
+    );
+    const traffic = startTraffic(env, { rate: 300, seed: 13 });
+    await eventually(() => traffic.changes() > 600, { timeout: 60_000, interval: 100, message: 'traffic' });
+    await traffic.stop();
+    await waitCaughtUp(env);
+    const deltas = (await streamDeltas()).filter((m) => tables.includes((m.data as DeltaEvent).data.table));
+    await eventually(() => seen.flatMap((t) => t.ids).length >= deltas.length, {
+      timeout: 90_000,
+      interval: 200,
+      message: `${deltas.length} deltas in whole transactions`,
+    });
+    expect(problems).toEqual([]);
+    expect(failures).toBeGreaterThan(0);
+    const lsns = seen.map((t) => parseLsn(t.lsn));
+    expect(lsns.every((l, i) => i === 0 || l > lsns[i - 1]!)).toBe(true);
+    expect(seen.flatMap((t) => t.ids)).toEqual(deltas.map((m) => (m.data as DeltaEvent).id));
     await r.stop();
   });
 
