@@ -50,6 +50,8 @@ export interface RunnerOptions {
   log?: Logger;
   /** Clock in ms (tests). */
   now?: () => number;
+  /** Metrics to count into (kept across the runs of one process). Default: new ones. */
+  metrics?: ConsumerMetrics;
 }
 
 interface Entry {
@@ -107,7 +109,7 @@ export class ConsumerRunner {
       txMarkers: !!def.handleTransaction,
     };
     this.#scheduler = new KeyScheduler<Entry>(def.concurrency);
-    this.metrics = new ConsumerMetrics(def.name);
+    this.metrics = opts.metrics ?? new ConsumerMetrics(def.name);
   }
 
   get state(): RunnerState {

@@ -25,6 +25,7 @@ import {
   type JsMsg,
   type StreamInfo,
 } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import { fetchLargeEvent } from '../large-events.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
 
@@ -325,6 +326,54 @@ export class JetStreamClient {
   resolveLargeEvent(body: string): Promise<string> {
     return fetchLargeEvent(this.nc, body);
   }
+}
+
+/** Compare-and-set entries of a KV bucket whose entries expire (leases). Revisions are the KV's. */
+export interface ExpiringEntries {
+  /** Creates `key` when it does not exist (or expired); its revision, or null when it exists. */
+  create(key: string, value: string): Promise<number | null>;
+  /** Replaces `key` if its revision is still `revision`; the new revision, or null when it changed or expired. */
+  update(key: string, value: string, revision: number): Promise<number | null>;
+  /** Deletes `key` if its revision is still `revision`. */
+  remove(key: string, revision: number): Promise<void>;
+  /** The current value and revision, or null. */
+  get(key: string): Promise<{ value: string; revision: number } | null>;
+}
+
+/** Opens (creating when missing) a KV bucket whose entries expire `ttlMs` after their last write. */
+export async function expiringEntries(
+  client: JetStreamClient,
+  bucket: string,
+  ttlMs: number,
+): Promise<ExpiringEntries> {
+  const kv: KV = await new Kvm(client.nc).create(bucket, { ttl: ttlMs, history: 1 });
+  const refused = (e: unknown) =>
+    e instanceof JetStreamApiError || /wrong last sequence|key exists/i.test(String(e));
+  return {
+    async create(key, value) {
+      try {
+        return await kv.create(key, value);
+      } catch (e) {
+        if (refused(e)) return null;
+        throw e;
+      }
+    },
+    async update(key, value, revision) {
+      try {
+        return await kv.update(key, value, revision);
+      } catch (e) {
+        if (refused(e)) return null;
+        throw e;
+      }
+    },
+    async remove(key, revision) {
+      await kv.delete(key, { previousSeq: revision }).catch(() => undefined);
+    },
+    async get(key) {
+      const e = await kv.get(key);
+      return e && e.operation === 'PUT' ? { value: e.string(), revision: e.revision } : null;
+    },
+  };
 }
 
 function startPolicy(s: DurableSettings['start']): Partial<ConsumerConfig> {

@@ -82,6 +82,45 @@ async function calls(): Promise<number> {
   return (await effects.query<{ n: number }>('SELECT count(*)::int AS n FROM consumer_calls')).rows[0]!.n;
 }
 
+/**
+ * Truth: every delta of the three tables in the stream (the connector's own tests check the stream
+ * against the committed changes). Each entity's effect holds its last version and was applied once
+ * per change; every event reached the handler.
+ */
+async function expectEffectsMatchStream(): Promise<void> {
+  const deltas = (await env.deltas())
+    .map((m) => m.data as DeltaEvent)
+    .filter(
+      (e) =>
+        e.type === 'io.sluice.delta' &&
+        ['public.orders', 'public.order_items', 'public.customers'].includes(e.data.table),
+    );
+  const want = new Map<string, { version: string; changes: number }>();
+  for (const e of deltas) {
+    const k = `${e.data.table}/${JSON.stringify(e.data.key)}`;
+    want.set(k, { version: e.data.version, changes: (want.get(k)?.changes ?? 0) + 1 });
+  }
+  await eventually(
+    async () => {
+      const r = await effects.query<{ n: number }>(
+        'SELECT coalesce(sum(applied), 0)::int AS n FROM consumer_effects',
+      );
+      if (r.rows[0]!.n < deltas.length) throw new Error(`${r.rows[0]!.n} of ${deltas.length} applied`);
+      return true;
+    },
+    { timeout: 90_000, interval: 250, message: 'every delta applied' },
+  );
+  const got = await effects.query<{ entity: string; version: string; applied: number }>(
+    'SELECT entity, version, applied FROM consumer_effects',
+  );
+  expect(new Map(got.rows.map((r) => [r.entity, { version: r.version, changes: r.applied }]))).toEqual(want);
+  // Every event reached the handler; some more than once (the kills), without a second effect.
+  const distinct = (
+    await effects.query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM consumer_calls')
+  ).rows[0]!.n;
+  expect(distinct).toBe(deltas.length);
+}
+
 beforeAll(async () => {
   env = await startEnv();
   effectsUrl = await env.pg.createDatabase();
@@ -120,41 +159,7 @@ describe('sluice consumers run', () => {
     await traffic.stop();
     await waitCaughtUp(env);
 
-    // Truth: every delta of the three tables in the stream (the connector's own tests check the
-    // stream against the committed changes).
-    const deltas = (await env.deltas())
-      .map((m) => m.data as DeltaEvent)
-      .filter(
-        (e) =>
-          e.type === 'io.sluice.delta' &&
-          ['public.orders', 'public.order_items', 'public.customers'].includes(e.data.table),
-      );
-    const want = new Map<string, { version: string; changes: number }>();
-    for (const e of deltas) {
-      const k = `${e.data.table}/${JSON.stringify(e.data.key)}`;
-      want.set(k, { version: e.data.version, changes: (want.get(k)?.changes ?? 0) + 1 });
-    }
-    await eventually(
-      async () => {
-        const r = await effects.query<{ n: number }>(
-          'SELECT coalesce(sum(applied), 0)::int AS n FROM consumer_effects',
-        );
-        if (r.rows[0]!.n < deltas.length) throw new Error(`${r.rows[0]!.n} of ${deltas.length} applied`);
-        return true;
-      },
-      { timeout: 90_000, interval: 250, message: 'every delta applied' },
-    );
-    const got = await effects.query<{ entity: string; version: string; applied: number }>(
-      'SELECT entity, version, applied FROM consumer_effects',
-    );
-    expect(new Map(got.rows.map((r) => [r.entity, { version: r.version, changes: r.applied }]))).toEqual(
-      want,
-    );
-    // Every event reached the handler; some more than once (the kills), without a second effect.
-    const distinct = (
-      await effects.query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM consumer_calls')
-    ).rows[0]!.n;
-    expect(distinct).toBe(deltas.length);
+    await expectEffectsMatchStream();
 
     // Status and dead letters through the CLI.
     const status = await sluiceOutput(['consumers', 'status', '--json']);
@@ -235,6 +240,36 @@ describe('sluice consumers run', () => {
       { timeout: 90_000, interval: 500, message: 'the consumer to catch up' },
     );
     await again.kill('SIGTERM');
+  });
+
+  it('runs one active process per consumer; a standby takes over within 10 s of a SIGKILL, losing nothing', async () => {
+    const active = await startDaemon();
+    const standby = sluice(['consumers', 'run', 'test/integration/fixtures/effects-consumer.ts']);
+    await eventually(() => /"msg":"standing by/.test(standby.output()), {
+      timeout: 60_000,
+      interval: 50,
+      message: `the second process to stand by:\n${tail(standby.output())}`,
+    });
+    const traffic = startTraffic(env, { rate: 300, seed: 23 });
+    const before = await calls();
+    await eventually(async () => (await calls()) > before + 100, {
+      timeout: 60_000,
+      interval: 50,
+      message: 'handlers to run',
+    });
+    expect(standby.output()).not.toMatch(/"msg":"consumer running"/);
+    const killedAt = Date.now();
+    await active.kill('SIGKILL');
+    await eventually(() => /"msg":"consumer running"/.test(standby.output()), {
+      timeout: 15_000,
+      interval: 50,
+      message: `the standby to take over:\n${tail(standby.output())}`,
+    });
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    await traffic.stop();
+    await waitCaughtUp(env);
+    await expectEffectsMatchStream();
+    expect(await standby.kill('SIGTERM')).toBe(0);
   });
 
   it('explains a module that is not a consumer in one sentence', async () => {
