@@ -16,4 +16,5 @@ export type {
 export { DEFAULT_BACKOFF, type Backoff, type ExponentialBackoff } from './runtime/backoff.js';
 export { ConsumerError, ConsumerErrorCodes, type ConsumerErrorCode } from './runtime/errors.js';
 export type { DeadLetter, DeadLetterEntry } from './runtime/dead-letters.js';
+export { isNewer, upsertIfNewer, type Queryable } from './runtime/idempotency.js';
 export type { DeltaEvent, FactEvent, TxMarkerEvent } from '../schemas/events.js';

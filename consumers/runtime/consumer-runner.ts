@@ -29,6 +29,7 @@ import {
 import type { ConsumerContext, ConsumerDefinition, EventPosition, RawMessage } from './define-consumer.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
 import { bodyText, type Delivery, type JetStreamClient } from './jetstream-client.js';
+import { ProcessedIds } from './idempotency.js';
 import { KeyScheduler } from './key-scheduler.js';
 import { expectedEvents, TransactionAssembler } from './transaction-assembler.js';
 import {
@@ -90,6 +91,7 @@ export class ConsumerRunner {
   /** Set while events an earlier process held are still to be redelivered (see #recover). */
   #recovery: Recovery | null = null;
   readonly #assembler = new TransactionAssembler<Delivery>();
+  #processed: Promise<ProcessedIds> | undefined;
   #state: RunnerState = 'idle';
 
   constructor(def: ConsumerDefinition, opts: RunnerOptions) {
@@ -592,6 +594,10 @@ export class ConsumerRunner {
       position,
       signal: this.#stop.signal,
       working: () => e.delivery.working(),
+      once: async (id, fn) => {
+        this.#processed ??= ProcessedIds.open(client, this.#prefix, this.def.name);
+        return (await this.#processed).once(id, fn);
+      },
       publish: async (subject, data, opts = {}) => {
         const n = published++;
         await client.publish(subject, JSON.stringify(data), {

@@ -61,6 +61,11 @@ export interface ConsumerContext {
   working(): void;
   /** Publishes a follow-up event (JSON) to a JetStream subject; resolves once the stream stored it. */
   publish(subject: string, data: unknown, opts?: PublishOptions): Promise<void>;
+  /**
+   * Runs a side effect once per `id` (e.g. the event id): skipped when this consumer already
+   * recorded `id` as done (kept 7 days in the KV bucket `<P>_PROCESSED`). Resolves whether it ran.
+   */
+  once(id: string, fn: () => Promise<void> | void): Promise<boolean>;
 }
 
 /** What `from` delivers. */

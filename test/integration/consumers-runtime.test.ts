@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, type StreamMessage } from '../harness/index.js';
-import { defineConsumer, type ConsumerDefinition } from '../../consumers/index.js';
+import pg from 'pg';
+import { defineConsumer, upsertIfNewer, type ConsumerDefinition } from '../../consumers/index.js';
 import { ConsumerRunner } from '../../consumers/runtime/consumer-runner.js';
 import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
 import { DeadLetterStore } from '../../consumers/runtime/dead-letters.js';
@@ -312,6 +313,75 @@ describe('consumer runtime', () => {
     expect(lsns.every((l, i) => i === 0 || l > lsns[i - 1]!)).toBe(true);
     expect(seen.flatMap((t) => t.ids)).toEqual(deltas.map((m) => (m.data as DeltaEvent).id));
     await r.stop();
+  });
+
+  it('ctx.once runs a side effect once across retries, and upsertIfNewer makes a replay change nothing', async () => {
+    const rnd = prng(3);
+    const readUrl = await env.pg.createDatabase();
+    const read = new pg.Pool({ connectionString: readUrl, max: 4 });
+    await read.query(
+      `CREATE TABLE customers_view (id text PRIMARY KEY, name text, email text, deleted boolean NOT NULL, version text NOT NULL)`,
+    );
+    const sideEffects: string[] = [];
+    let writes = 0;
+    let failures = 0;
+    const caughtUp = (name: string) =>
+      eventually(
+        async () => {
+          const s = (await listConsumers(client, 'cdc')).find((c) => c.name === name);
+          if (!s || s.pending > 0 || s.ackPending > 0)
+            throw new Error(`consumer ${name}: ${JSON.stringify(s)}`);
+          return true;
+        },
+        { timeout: 60_000, interval: 200, message: `${name} caught up` },
+      );
+    const def = defineConsumer({
+      name: 'idem-check',
+      from: 'facts',
+      tables: ['public.customers'],
+      backoff: [50],
+      async handle(e, ctx) {
+        const row = e.data.row as { id: string; name: string; email: string };
+        const wrote = await upsertIfNewer(
+          read,
+          'customers_view',
+          { id: row.id },
+          { name: row.name, email: row.email, deleted: e.data.deleted },
+          e.data.version,
+        );
+        if (wrote) writes++;
+        await ctx.once(e.id, () => void sideEffects.push(e.id));
+        if (ctx.attempt === 1 && rnd() < 0.3) {
+          failures++;
+          throw new Error('fails after its side effect');
+        }
+      },
+    });
+    try {
+      let r = start(def);
+      await caughtUp('idem-check');
+      await r.stop();
+      expect(failures).toBeGreaterThan(10);
+      expect(new Set(sideEffects).size).toBe(sideEffects.length);
+      const view = await read.query<{ id: string; name: string; email: string }>(
+        'SELECT id, name, email FROM customers_view WHERE NOT deleted ORDER BY id',
+      );
+      const source = await env.sql<{ id: string; name: string; email: string }>(
+        'SELECT id::text AS id, name, email FROM customers ORDER BY id::text',
+      );
+      expect(view.rows).toEqual(source.rows);
+      expect(writes).toBe(sideEffects.length);
+
+      const before = { writes, effects: sideEffects.length };
+      await resetConsumer(client, 'cdc', 'idem-check', { kind: 'beginning' });
+      r = start(def);
+      await caughtUp('idem-check');
+      await r.stop();
+      expect({ writes, effects: sideEffects.length }).toEqual(before);
+      expect(r.runner.metrics.processed).toBeGreaterThanOrEqual(source.rows.length);
+    } finally {
+      await read.end();
+    }
   });
 
   it('reset and replay rebuild the same state', async () => {
