@@ -204,7 +204,7 @@ export class JetStreamClient {
         ConsumerErrorCodes.config,
         `durable consumer ${s.name} on ${stream} cannot take the new settings: ${(cause as Error).message}.`,
         {
-          hint: `Changing tables or ops of an existing consumer needs nats-server ≥ 2.10; otherwise delete it ("sluice consumers reset ${s.name} --from beginning") to start over.`,
+          hint: `Changing tables or ops of an existing consumer needs nats-server ≥ 2.10; otherwise give the consumer a new name (it starts over; remove the old one with "nats consumer rm ${stream} ${s.name}").`,
           cause,
         },
       );

@@ -37,7 +37,8 @@ const ENV: Record<keyof z.infer<typeof Settings>, string> = {
 
 /**
  * Reads the settings from `file` (the keys of the connector's YAML config that apply: natsUrl,
- * natsCreds, prefix, logLevel, consumersHttpPort) overridden by the environment.
+ * natsCreds, prefix, logLevel) overridden by the environment. The HTTP port has no YAML key:
+ * the connector's config file is strict, and its `httpPort` is the connector's.
  */
 export function loadRuntimeSettings(
   env: Record<string, string | undefined>,
@@ -46,7 +47,6 @@ export function loadRuntimeSettings(
   const raw: Record<string, unknown> = {};
   for (const k of ['natsUrl', 'natsCreds', 'prefix', 'logLevel'] as const)
     if (file[k] !== undefined) raw[k] = file[k];
-  if (file.consumersHttpPort !== undefined) raw.httpPort = file.consumersHttpPort;
   for (const [key, name] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
