@@ -425,11 +425,10 @@ export class ConsumerRunner {
     const d = e.delivery;
     const attempt = d.deliveryCount;
     e.attemptTimes.push(this.#now());
-    let body: string;
+    let body = e.deadLetter ? originalBody(e.deadLetter) : bodyText(d.data);
     try {
-      body = await this.#client.resolveLargeEvent(
-        e.deadLetter ? originalBody(e.deadLetter) : bodyText(d.data),
-      );
+      // Only reference events need the object store (and an await).
+      if (body.includes('"dataref":')) body = await this.#client.resolveLargeEvent(body);
     } catch (err) {
       // The object store is unreachable: a retry, not a poison event.
       return this.#failed(e, err, attempt);
@@ -577,18 +576,31 @@ export class ConsumerRunner {
     const d = e.delivery;
     let published = 0;
     const client = this.#client;
+    // Built lazily: most handlers never look at them, and they cost per event (the headers,
+    // a pino child logger).
     const raw: RawMessage = {
       subject: d.subject,
       stream: d.stream,
       sequence: d.seq,
       deliveryCount: d.deliveryCount,
       redelivered: d.redelivered,
-      time: d.time,
-      headers: d.headers,
+      get time() {
+        return d.time;
+      },
+      get headers() {
+        return d.headers;
+      },
       data: d.data,
     };
+    let log: Logger | undefined;
+    const parentLog = this.#log;
     return {
-      log: this.#log.child({ subject: e.deadLetter?.subject ?? d.subject, seq: position.sequence }),
+      get log() {
+        return (log ??= parentLog.child({
+          subject: e.deadLetter?.subject ?? d.subject,
+          seq: position.sequence,
+        }));
+      },
       attempt,
       msg: raw,
       position,
