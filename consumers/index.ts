@@ -17,4 +17,5 @@ export { DEFAULT_BACKOFF, type Backoff, type ExponentialBackoff } from './runtim
 export { ConsumerError, ConsumerErrorCodes, type ConsumerErrorCode } from './runtime/errors.js';
 export type { DeadLetter, DeadLetterEntry } from './runtime/dead-letters.js';
 export { isNewer, upsertIfNewer, type Queryable } from './runtime/idempotency.js';
+export { defineProjection, type ProjectionOptions } from './runtime/define-projection.js';
 export type { DeltaEvent, FactEvent, TxMarkerEvent } from '../schemas/events.js';

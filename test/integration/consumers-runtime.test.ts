@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, type StreamMessage } from '../harness/index.js';
 import pg from 'pg';
-import { defineConsumer, upsertIfNewer, type ConsumerDefinition } from '../../consumers/index.js';
+import {
+  defineConsumer,
+  defineProjection,
+  upsertIfNewer,
+  type ConsumerDefinition,
+} from '../../consumers/index.js';
 import { ConsumerRunner } from '../../consumers/runtime/consumer-runner.js';
 import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
 import { DeadLetterStore } from '../../consumers/runtime/dead-letters.js';
@@ -379,6 +384,80 @@ describe('consumer runtime', () => {
       await r.stop();
       expect({ writes, effects: sideEffects.length }).toEqual(before);
       expect(r.runner.metrics.processed).toBeGreaterThanOrEqual(source.rows.length);
+    } finally {
+      await read.end();
+    }
+  });
+
+  it('defineProjection keeps one document per key equal to the source, and a replay changes nothing', async () => {
+    const readUrl = await env.pg.createDatabase();
+    const read = new pg.Pool({ connectionString: readUrl, max: 2 });
+    type Doc = Record<string, string>;
+    const def = defineProjection<Doc, 'facts'>({
+      name: 'customer-orders',
+      database: readUrl,
+      from: 'facts',
+      tables: ['public.orders'],
+      key: (e) => (e.data.row as { customer_id?: string } | null)?.customer_id,
+      evolve(doc, e) {
+        const next = { ...(doc ?? {}) };
+        const id = String(e.data.key.id);
+        if (e.data.deleted) delete next[id];
+        else next[id] = (e.data.row as { status: string }).status;
+        return next;
+      },
+    });
+    const caughtUp = () =>
+      eventually(
+        async () => {
+          const s = (await listConsumers(client, 'cdc')).find((c) => c.name === 'customer-orders');
+          if (!s || s.pending > 0 || s.ackPending > 0) throw new Error(JSON.stringify(s));
+          return true;
+        },
+        { timeout: 90_000, interval: 200, message: 'the projection caught up' },
+      );
+    const docs = async () =>
+      (
+        await read.query<{ key: string; doc: Doc }>(
+          `SELECT key, doc FROM projections."customer-orders" WHERE doc <> '{}'::jsonb ORDER BY key`,
+        )
+      ).rows;
+    const truth = async () =>
+      (
+        await env.sql<{ key: string; doc: Doc }>(
+          `SELECT customer_id::text AS key, jsonb_object_agg(id::text, status::text) AS doc
+             FROM orders GROUP BY customer_id ORDER BY customer_id::text`,
+        )
+      ).rows;
+    try {
+      let r = start(def);
+      await caughtUp();
+      await r.stop();
+      const first = await docs();
+      expect(first.length).toBeGreaterThan(50);
+      expect(first).toEqual(await truth());
+      const pos = await read.query<{ stream: string; sequence: string }>(
+        `SELECT stream, sequence FROM projections._positions WHERE name = 'customer-orders'`,
+      );
+      expect(pos.rows[0]!.stream).toBe('CDC_FACTS');
+      const updatedBefore = (
+        await read.query<{ t: string }>(
+          `SELECT max(updated_at)::text AS t FROM projections."customer-orders"`,
+        )
+      ).rows[0]!.t;
+      await resetConsumer(client, 'cdc', 'customer-orders', { kind: 'beginning' });
+      r = start(def);
+      await caughtUp();
+      await r.stop();
+      expect(await docs()).toEqual(first);
+      // Every replayed event was recognised as applied: no document was written again.
+      expect(
+        (
+          await read.query<{ t: string }>(
+            `SELECT max(updated_at)::text AS t FROM projections."customer-orders"`,
+          )
+        ).rows[0]!.t,
+      ).toBe(updatedBefore);
     } finally {
       await read.end();
     }
