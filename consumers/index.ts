@@ -9,6 +9,8 @@ export type {
   ConsumerOptions,
   EventOf,
   EventPosition,
+  HandledEvent,
+  StartAt,
   PublishOptions,
   RawMessage,
   SourceTransaction,

@@ -28,7 +28,13 @@ import {
 } from './dead-letters.js';
 import type { ConsumerContext, ConsumerDefinition, EventPosition, RawMessage } from './define-consumer.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
-import { bodyText, type Delivery, type JetStreamClient } from './jetstream-client.js';
+import {
+  bodyText,
+  type Delivery,
+  type DurableSettings,
+  type JetStreamClient,
+  type StoredMessage,
+} from './jetstream-client.js';
 import { ProcessedIds } from './idempotency.js';
 import { KeyScheduler } from './key-scheduler.js';
 import { expectedEvents, TransactionAssembler } from './transaction-assembler.js';
@@ -91,6 +97,7 @@ export class ConsumerRunner {
   /** Set while events an earlier process held are still to be redelivered (see #recover). */
   #recovery: Recovery | null = null;
   readonly #assembler = new TransactionAssembler<Delivery>();
+  readonly #waiters: (() => void)[] = [];
   #processed: Promise<ProcessedIds> | undefined;
   #state: RunnerState = 'idle';
 
@@ -131,15 +138,6 @@ export class ConsumerRunner {
     if (this.#state !== 'idle') throw new Error(`consumer ${this.def.name} was already started`);
     this.#state = 'starting';
     const def = this.def;
-    if (def.start === 'facts') {
-      throw new ConsumerError(
-        ConsumerErrorCodes.config,
-        `consumer ${def.name}: start: "facts" is not supported by this version of the runtime.`,
-        {
-          hint: 'Use start "beginning" (replays every delta the stream holds) or "now".',
-        },
-      );
-    }
     if (!(await this.#client.streamInfo(this.#stream))) {
       throw new ConsumerError(ConsumerErrorCodes.notFound, `stream ${this.#stream} does not exist.`, {
         hint: 'Start the connector ("sluice run") first, or set SLUICE_PREFIX to the prefix it uses.',
@@ -151,13 +149,26 @@ export class ConsumerRunner {
       supportsMultiFilter(this.#client.serverVersion),
     );
     const { clientSide, ...subjects } = filter;
+    const stopPulling = () => this.#stop.abort();
+    if (signal.aborted) stopPulling();
+    signal.addEventListener('abort', stopPulling, { once: true });
+    let start: DurableSettings['start'] = { kind: def.start === 'now' ? 'new' : 'all' };
+    if (def.start === 'facts' && !(await this.#client.durableInfo(this.#stream, def.name))) {
+      const seq = await this.#loadFacts();
+      if (seq === null) {
+        signal.removeEventListener('abort', stopPulling);
+        this.#state = 'stopped';
+        return;
+      }
+      start = { kind: 'sequence', seq };
+    }
     await this.#client.ensureDurable(this.#stream, {
       name: def.name,
       description: `Sluice consumer ${def.name}`,
       ackWaitMs: def.ackWait,
       maxAckPending: def.maxAckPending,
       filter: subjects,
-      start: { kind: def.start === 'now' ? 'new' : 'all' },
+      start,
     });
     this.#recover(await this.#client.durableInfo(this.#stream, def.name));
     const redriveName = `${def.name}_redrive`;
@@ -171,9 +182,6 @@ export class ConsumerRunner {
     });
 
     const keepAlive = setInterval(() => this.#keepAlive(), Math.max(500, Math.floor(def.ackWait / 3)));
-    const stopPulling = () => this.#stop.abort();
-    if (signal.aborted) stopPulling();
-    signal.addEventListener('abort', stopPulling, { once: true });
     this.#state = 'running';
     this.#log.info(
       { stream: this.#stream, filter: subjects, clientSideFilter: clientSide },
@@ -570,6 +578,116 @@ export class ConsumerRunner {
     this.#entries.delete(e.id);
     this.metrics.inFlight = this.#entries.size;
     this.#scheduler.complete(e.routed.key);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves when an entry completed (or the runner stops). */
+  #progress(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      this.#stop.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /**
+   * `start: 'facts'` for a new consumer: hands the facts of the selected tables (the current state
+   * of every row) to the handler first, then returns the deltas stream sequence to follow from.
+   *
+   * Which sequence: the connector publishes facts in commit order, each after its delta. So every
+   * change up to the highest version V among the streamed facts read (snapshot facts excluded) has
+   * its fact in what was read, and the deltas continue with the first delta whose version is
+   * greater than V. Changes between a row's fact and V are delivered again as deltas: handlers of
+   * a `start: 'facts'` consumer must apply if newer (docs/consumers.md). Returns null when stopped.
+   */
+  async #loadFacts(): Promise<number | null> {
+    const names = streamNames(this.#prefix);
+    const sel: Selection = { ...this.#selection, from: 'facts', ops: [], txMarkers: false };
+    const filters = filterSubjects(sel);
+    let highest: string | null = null;
+    let n = 0;
+    this.#log.info(
+      { stream: names.facts },
+      'start "facts": handing the current state of every row to the handler first',
+    );
+    await this.#client.readStream(
+      names.facts,
+      filters.length === 1 ? filters[0] : undefined,
+      async (m) => {
+        const routed = route(this.#prefix, m.subject);
+        if (!routed || !selected(sel, routed)) return;
+        const data = factData(m.data);
+        if (data && data.op !== 'snapshot' && (highest === null || data.version > highest))
+          highest = data.version;
+        while (this.#entries.size >= this.def.maxAckPending && !this.#stop.signal.aborted)
+          await this.#progress();
+        n++;
+        this.#enqueue({
+          id: `${names.facts}:${m.seq}`,
+          source: 'stream',
+          delivery: this.#factDelivery(names.facts, m),
+          routed,
+          state: 'queued',
+          attemptTimes: [],
+        });
+      },
+      this.#stop.signal,
+    );
+    while (this.#entries.size > 0 && !this.#stop.signal.aborted) await this.#progress();
+    if (this.#stop.signal.aborted) return null;
+    const seq = await this.#firstDeltaAfter(highest);
+    this.#log.info({ facts: n, deltasFrom: seq, after: highest }, 'facts handled; following the deltas');
+    return seq;
+  }
+
+  /** A fact read by the ordered reader, as a delivery: retries are timers of this process. */
+  #factDelivery(stream: string, m: StoredMessage): Delivery {
+    let count = 1;
+    const d: Delivery = {
+      subject: m.subject,
+      stream,
+      seq: m.seq,
+      get deliveryCount() {
+        return count;
+      },
+      redelivered: false,
+      time: m.time,
+      headers: m.headers,
+      data: m.data,
+      pending: 0,
+      ack: () => undefined,
+      term: () => undefined,
+      working: () => undefined,
+      nak: (ms = 0) => {
+        setTimeout(() => {
+          count++;
+          this.#redelivered(d);
+        }, ms);
+      },
+    };
+    return d;
+  }
+
+  /** The first sequence of the deltas stream whose version is greater than `v` (binary search; versions rise with the sequence). */
+  async #firstDeltaAfter(v: string | null): Promise<number> {
+    const { first, last } = await this.#client.streamBounds(this.#stream);
+    if (v === null) return Math.max(first, 1);
+    let lo = Math.max(first, 1);
+    let hi = last + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      let probe = mid;
+      let m = await this.#client.getMessage(this.#stream, probe);
+      // A deleted or aged-out sequence: the next one present decides.
+      while (!m && probe < hi - 1) m = await this.#client.getMessage(this.#stream, ++probe);
+      if (!m) {
+        hi = mid;
+        continue;
+      }
+      const mv = factData(m.data)?.version ?? '';
+      if (mv > v) hi = mid;
+      else lo = probe + 1;
+    }
+    return lo;
   }
 
   #context(e: Entry, attempt: number, position: EventPosition, eventId: string): ConsumerContext {
@@ -639,6 +757,16 @@ interface Recovery {
   old: Delivery[];
   fresh: Delivery[];
   timer: NodeJS.Timeout;
+}
+
+/** `data.version` and `data.op` of a stored event, or null when it is not an event. */
+function factData(raw: Uint8Array): { version: string; op: string } | null {
+  try {
+    const d = (JSON.parse(bodyText(raw)) as { data?: { version?: unknown; op?: unknown } }).data;
+    return typeof d?.version === 'string' ? { version: d.version, op: String(d.op) } : null;
+  } catch {
+    return null;
+  }
 }
 
 type Parsed = { ok: true; value: FactEvent | DeltaEvent } | { ok: false; error: Error };

@@ -71,6 +71,14 @@ export interface ConsumerContext {
 /** What `from` delivers. */
 export type EventOf<F extends 'facts' | 'deltas'> = F extends 'facts' ? FactEvent : DeltaEvent;
 
+/** Where a new consumer starts. */
+export type StartAt = 'beginning' | 'now' | 'facts';
+
+/** What `handle` receives: with `start: 'facts'`, the facts first (type `io.sluice.fact`), then deltas. */
+export type HandledEvent<F extends 'facts' | 'deltas', S extends StartAt> = S extends 'facts'
+  ? FactEvent | DeltaEvent
+  : EventOf<F>;
+
 /** A whole source transaction, for `handleTransaction`. */
 export interface SourceTransaction {
   /** The transaction's deltas (only those of the selected tables and ops), in `tx.seq` order. */
@@ -80,7 +88,10 @@ export interface SourceTransaction {
 }
 
 /** The options of a consumer, as written by the user (every default documented in docs/consumers.md). */
-export interface ConsumerOptions<F extends 'facts' | 'deltas' = 'facts' | 'deltas'> {
+export interface ConsumerOptions<
+  F extends 'facts' | 'deltas' = 'facts' | 'deltas',
+  S extends StartAt = StartAt,
+> {
   /** Durable name: letters, digits, `_` and `-` (at most 64). */
   name: string;
   /** The facts stream (latest state) or the deltas stream (every change). */
@@ -90,7 +101,7 @@ export interface ConsumerOptions<F extends 'facts' | 'deltas' = 'facts' | 'delta
   /** Delta operations to receive (deltas only). Default: all. */
   ops?: readonly Op[];
   /** Handles one event; returning means done, throwing means failed (retried, then dead-lettered). */
-  handle?: (event: EventOf<F>, ctx: ConsumerContext) => Promise<void> | void;
+  handle?: (event: HandledEvent<F, S>, ctx: ConsumerContext) => Promise<void> | void;
   /**
    * Handles one whole source transaction (deltas only), in commit order; instead of `handle`.
    * Receives the transaction's events (selected tables and ops) in `tx.seq` order.
@@ -111,8 +122,12 @@ export interface ConsumerOptions<F extends 'facts' | 'deltas' = 'facts' | 'delta
   ackWait?: number;
   /** Messages delivered and not yet acknowledged, at most (the server's max_ack_pending). Default max(1000, 4 × concurrency). */
   maxAckPending?: number;
-  /** Where a new consumer starts: the first message (`beginning`, default), new messages only (`now`). */
-  start?: 'beginning' | 'now' | 'facts';
+  /**
+   * Where a new consumer starts: the first message (`beginning`, default), new messages only
+   * (`now`), or (deltas only) the facts of the selected tables first and then the deltas after
+   * the position the facts reflect (`facts`; the handler then gets FactEvents, then DeltaEvents).
+   */
+  start?: S;
 }
 
 /** A validated consumer definition: every default filled in, frozen. */
@@ -161,8 +176,8 @@ const Options = z.object({
 });
 
 /** Declares a consumer; the module's default export. Throws a ConsumerError for a bad option. */
-export function defineConsumer<F extends 'facts' | 'deltas'>(
-  options: ConsumerOptions<F>,
+export function defineConsumer<F extends 'facts' | 'deltas', S extends StartAt = 'beginning'>(
+  options: ConsumerOptions<F, S>,
 ): ConsumerDefinition<F> {
   const r = Options.strict().safeParse(options);
   const who = typeof options?.name === 'string' ? `consumer ${options.name}` : 'consumer';
@@ -200,6 +215,12 @@ export function defineConsumer<F extends 'facts' | 'deltas'>(
       'handleTransaction needs from: "deltas"',
       'Transactions are assembled from deltas and commit markers.',
     );
+  if (o.start === 'facts' && o.handleTransaction) {
+    fail(
+      'start: "facts" cannot be combined with handleTransaction',
+      'Facts are not transactions: use handle(event, ctx), or start "beginning".',
+    );
+  }
   if (o.start === 'facts' && o.from !== 'deltas')
     fail(
       'start: "facts" needs from: "deltas"',
@@ -211,7 +232,8 @@ export function defineConsumer<F extends 'facts' | 'deltas'>(
     from: o.from as F,
     tables: Object.freeze([...o.tables]),
     ops: Object.freeze([...o.ops]),
-    handle: options.handle,
+    // With start 'facts' the handler also takes facts; the runtime calls it with what it reads.
+    handle: options.handle as ConsumerDefinition<F>['handle'],
     handleTransaction: options.handleTransaction,
     concurrency: o.concurrency,
     maxDeliver: o.maxDeliver,

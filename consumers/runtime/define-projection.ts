@@ -41,7 +41,7 @@ export function defineProjection<D, F extends 'facts' | 'deltas' = 'deltas'>(
     );
   }
   let store: ProjectionStore | undefined;
-  return defineConsumer<F>({
+  return defineConsumer<F, 'beginning'>({
     name: opts.name,
     from: (opts.from ?? 'deltas') as F,
     ...(opts.tables ? { tables: opts.tables } : {}),

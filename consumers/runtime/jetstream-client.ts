@@ -322,6 +322,39 @@ export class JetStreamClient {
     return out;
   }
 
+  /**
+   * Reads a stream (or the subjects matching `filter`) from its first message to its end with an
+   * ordered consumer, calling `onMessage` in stream order; awaits `onMessage`, which is how the
+   * caller slows the read down. Stops early when `signal` aborts.
+   */
+  async readStream(
+    stream: string,
+    filter: string | undefined,
+    onMessage: (m: StoredMessage) => Promise<void> | void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const c = await this.#js.consumers.get(stream, filter ? { filter_subjects: filter } : {});
+    if ((await c.info(true)).num_pending === 0) return;
+    const msgs = await c.consume({ max_messages: 256 });
+    const stop = () => void msgs.close();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const m of msgs) {
+        await onMessage({ subject: m.subject, seq: m.seq, time: m.time, headers: {}, data: m.data });
+        if (m.info.pending === 0 || signal.aborted) break;
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      await msgs.close().catch(() => undefined);
+    }
+  }
+
+  /** First and last sequence of a stream. */
+  async streamBounds(stream: string): Promise<{ first: number; last: number }> {
+    const info = await this.#jsm.streams.info(stream);
+    return { first: info.state.first_seq, last: info.state.last_seq };
+  }
+
   /** The whole event of a message body: fetched from the object store for a reference event. */
   resolveLargeEvent(body: string): Promise<string> {
     return fetchLargeEvent(this.nc, body);

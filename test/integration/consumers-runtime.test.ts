@@ -463,6 +463,79 @@ describe('consumer runtime', () => {
     }
   });
 
+  it("start: 'facts' hands the current rows first, then follows the deltas: the state equals the table", async () => {
+    type Held = { row: Record<string, unknown> | null; version: string };
+    const state = new Map<string, Held>();
+    let facts = 0;
+    let deltas = 0;
+    const apply = (
+      key: string,
+      version: string,
+      next: (held: Held | undefined) => Record<string, unknown> | null,
+    ) => {
+      const held = state.get(key);
+      if (held && held.version >= version) return;
+      state.set(key, { row: next(held), version });
+    };
+    const traffic = startTraffic(env, { rate: 300, seed: 14 });
+    const r = start(
+      defineConsumer({
+        name: 'facts-first',
+        from: 'deltas',
+        tables: ['public.customers'],
+        start: 'facts',
+        concurrency: 32,
+        handle(e) {
+          const key = JSON.stringify(e.data.key);
+          if (e.type === 'io.sluice.fact') {
+            facts++;
+            const f = e as unknown as import('../../schemas/events.js').FactEvent;
+            apply(key, f.data.version, () => (f.data.deleted ? null : f.data.row));
+            return;
+          }
+          deltas++;
+          const d = e as DeltaEvent;
+          apply(key, d.data.version, (held) => {
+            if (d.data.op === 'delete') return null;
+            const row: Record<string, unknown> = { ...(d.data.op === 'insert' ? {} : (held?.row ?? {})) };
+            for (const [c, ch] of Object.entries(d.data.changes)) row[c] = ch.new;
+            return row;
+          });
+        },
+      }),
+    );
+    await eventually(async () => (await listConsumers(client, 'cdc')).some((c) => c.name === 'facts-first'), {
+      timeout: 60_000,
+      interval: 100,
+      message: 'the facts to be handled and the durable consumer created',
+    });
+    const changed = traffic.changes();
+    await eventually(() => traffic.changes() > changed + 400, {
+      timeout: 60_000,
+      interval: 100,
+      message: 'traffic after the facts',
+    });
+    await traffic.stop();
+    await waitCaughtUp(env);
+    await eventually(
+      async () => {
+        const s = (await listConsumers(client, 'cdc')).find((c) => c.name === 'facts-first');
+        if (!s || s.pending > 0 || s.ackPending > 0) throw new Error(JSON.stringify(s));
+        return true;
+      },
+      { timeout: 60_000, interval: 200, message: 'facts-first caught up' },
+    );
+    await r.stop();
+    expect(facts).toBeGreaterThanOrEqual(300);
+    expect(deltas).toBeGreaterThan(0);
+    const { rows } = await tableRows(env, 'customers');
+    const live = new Map(
+      [...state].filter(([, h]) => h.row).map(([, h]) => [JSON.stringify([h.row!.id]), h.row]),
+    );
+    expect(live.size).toBe(rows.size);
+    for (const [k, row] of rows) expect(live.get(k), k).toEqual(row);
+  });
+
   it('reset and replay rebuild the same state', async () => {
     const build = async (name: string): Promise<Map<string, unknown>> => {
       const state = new Map<string, unknown>();
