@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { eventually, freePort } from '../harness/index.js';
 import type { DeltaEvent } from '../../schemas/events.js';
+import { listConsumers } from '../../consumers/runtime/consumer-admin.js';
+import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
 import { startEnv, type SluiceEnv } from './env.js';
 import {
   faultDelay,
@@ -228,16 +230,14 @@ describe('sluice consumers run', () => {
     });
     expect(cut).toEqual([]);
     const again = await startDaemon();
+    const client = await JetStreamClient.create(env.nc);
     await eventually(
       async () => {
-        const s = await sluiceOutput(['consumers', 'status', '--json']);
-        const e = (JSON.parse(s.out) as { name: string; pending: number; ackPending: number }[]).find(
-          (c) => c.name === 'effects',
-        );
+        const e = (await listConsumers(client, 'cdc')).find((c) => c.name === 'effects');
         if (!e || e.pending > 0 || e.ackPending > 0) throw new Error(JSON.stringify(e));
         return true;
       },
-      { timeout: 90_000, interval: 500, message: 'the consumer to catch up' },
+      { timeout: 90_000, interval: 250, message: 'the consumer to catch up' },
     );
     await again.kill('SIGTERM');
   });
