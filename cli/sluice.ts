@@ -18,6 +18,10 @@ commands:
                       [--json] [--timeout SEC] [--chunk-size N] [--limit N]; exit 1 on differences
   teardown            drop the replication slot and publications [--streams to delete streams]
   demo                run an embedded PostgreSQL, nats-server, the shop and the connector
+  consumers run <module…>       run consumer modules (defineConsumer) as a daemon
+  consumers list|status [--json] each consumer's position, pending, redeliveries, dead letters
+  consumers reset <name> --from beginning|<ISO time>|<stream sequence>   rewind (replay)
+  dlq list|show|redrive|drop <consumer> …   dead letters of a consumer (see docs/consumers.md)
   example shop ...    seed the shop example database or run its traffic generator
   help                this text
 
@@ -50,6 +54,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/verify.js')).verifyCommand(rest);
     case 'teardown':
       return (await import('./commands/teardown.js')).teardownCommand(rest);
+    case 'consumers':
+      return (await import('./commands/consumers.js')).consumersCommand(rest);
+    case 'dlq':
+      return (await import('./commands/dlq.js')).dlqCommand(rest);
     case 'demo':
       return (await import('./commands/demo.js')).demoCommand(rest);
     case 'example': {
@@ -76,8 +84,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`sluice: ${describeError(err)}\n`);
     } else if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
       // Errors that carry a code already say what went wrong (a missing binary, a refused
-      // connection): one line, no stack trace.
-      process.stderr.write(`sluice: ${err.message}\n`);
+      // connection, a consumer error with its hint): one line, no stack trace.
+      const hint = (err as { hint?: unknown }).hint;
+      process.stderr.write(`sluice: ${err.message}${typeof hint === 'string' ? ` ${hint}` : ''}\n`);
     } else {
       process.stderr.write(`sluice: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }

@@ -87,3 +87,14 @@ export function parseSubject(prefix: string, subject: string): ParsedSubject | n
   if (t[1] === 'tx' && t.length === 3) return { kind: 'tx', txid: t[2]! };
   return null;
 }
+
+/** What a subject of the `<P>_DLQ` stream holds for one consumer. */
+export type DeadLetterSubjectKind = 'entry' | 'redrive' | 'redriven' | 'dropped';
+
+/**
+ * `<P>.dlq.<consumer>.<kind>` in the `<P>_DLQ` stream: `entry` dead letters, `redrive` requests,
+ * `redriven` and `dropped` records (see docs/consumers.md).
+ */
+export function deadLetterSubject(prefix: string, consumer: string, kind: DeadLetterSubjectKind): string {
+  return `${prefix}.dlq.${consumer}.${kind}`;
+}

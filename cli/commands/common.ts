@@ -1,5 +1,9 @@
 /** Helpers shared by the subcommands: option parsing, config loading, connections. */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { connectNats, JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
+import { loadRuntimeSettings, type RuntimeSettings } from '../../consumers/runtime/runtime-settings.js';
 import { loadConfig, type Config } from '../../connector/config.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 
@@ -43,4 +47,38 @@ export function configFrom(values: { config?: string | boolean }): Config {
 
 export function print(line = ''): void {
   process.stdout.write(line + '\n');
+}
+
+/**
+ * Settings of the consumer commands: the environment over the applicable keys of the --config
+ * file (only NATS, prefix, log level and the consumers' HTTP port; no database needed).
+ */
+export function consumerSettingsFrom(values: { config?: string | boolean }): RuntimeSettings {
+  const file = typeof values.config === 'string' ? values.config : process.env.SLUICE_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    try {
+      raw = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+    } catch (cause) {
+      throw new SluiceError(ErrorCodes.config, `config file ${file} cannot be read.`, {
+        hint: 'Check the path given with --config or SLUICE_CONFIG.',
+        cause,
+      });
+    }
+  }
+  return loadRuntimeSettings(process.env, raw);
+}
+
+/** Runs `fn` with a JetStream client on a connection of its own, closed afterwards. */
+export async function withJetStream<T>(
+  s: RuntimeSettings,
+  name: string,
+  fn: (client: JetStreamClient) => Promise<T>,
+): Promise<T> {
+  const nc = await connectNats({ url: s.natsUrl, creds: s.natsCreds, name });
+  try {
+    return await fn(await JetStreamClient.create(nc));
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
 }

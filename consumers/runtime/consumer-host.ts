@@ -1,0 +1,138 @@
+/**
+ * What `sluice consumers run` runs: several consumers in one process, their /healthz, /readyz and
+ * /metrics, and a graceful stop (every running handler finishes, queued events go back).
+ */
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import { Leases } from './consumer-lease.js';
+import { ConsumerMetrics, renderMetrics } from './consumer-metrics.js';
+import { ConsumerRunner } from './consumer-runner.js';
+import type { ConsumerDefinition } from './define-consumer.js';
+import { ConsumerError, ConsumerErrorCodes } from './errors.js';
+import type { JetStreamClient } from './jetstream-client.js';
+
+export interface HostOptions {
+  client: JetStreamClient;
+  prefix: string;
+  log: Logger;
+  /** HTTP port of /healthz, /readyz, /metrics; 0 = none. */
+  httpPort: number;
+}
+
+/**
+ * Runs the consumers until `signal` aborts (each only while this process holds its lease);
+ * rejects when one of them fails.
+ */
+export async function hostConsumers(
+  defs: readonly ConsumerDefinition[],
+  opts: HostOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const leases = await Leases.open(opts.client, opts.prefix, opts.log);
+  const runners = defs.map((d) => new LeasedConsumer(d, opts, leases));
+  const server = opts.httpPort ? await startHttp(opts.httpPort, runners) : null;
+  const stopAll = new AbortController();
+  const onAbort = () => stopAll.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) stopAll.abort();
+  try {
+    // One consumer failing stops the others (gracefully) and the process exits non-zero: the
+    // supervisor restarts it, and every durable consumer resumes where it acknowledged.
+    const results = await Promise.allSettled(
+      runners.map((r) =>
+        r.run(stopAll.signal).catch((err: unknown) => {
+          stopAll.abort();
+          throw err;
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    server?.close();
+  }
+}
+
+/**
+ * One consumer in this process: it stands by until it holds the consumer's lease, runs while it
+ * holds it, and stands by again if it loses it.
+ */
+class LeasedConsumer {
+  readonly def: ConsumerDefinition;
+  readonly metrics: ConsumerMetrics;
+  readonly #opts: HostOptions;
+  readonly #leases: Leases;
+  #runner: ConsumerRunner | null = null;
+  #standby = true;
+
+  constructor(def: ConsumerDefinition, opts: HostOptions, leases: Leases) {
+    this.def = def;
+    this.#opts = opts;
+    this.#leases = leases;
+    this.metrics = new ConsumerMetrics(def.name);
+  }
+
+  /** `standby` while another process holds the consumer, else the runner's state. */
+  get state(): string {
+    return this.#standby ? 'standby' : (this.#runner?.state ?? 'idle');
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const log = this.#opts.log.child({ module: 'consumer', consumer: this.def.name });
+    while (!signal.aborted) {
+      this.#standby = true;
+      const lease = await this.#leases.acquire(this.def.name, signal);
+      if (!lease) return;
+      this.#standby = false;
+      log.info({ holder: this.#leases.holder }, 'lease acquired: this process handles the consumer');
+      this.#runner = new ConsumerRunner(this.def, {
+        client: this.#opts.client,
+        prefix: this.#opts.prefix,
+        log: this.#opts.log,
+        metrics: this.metrics,
+      });
+      try {
+        await this.#runner.run(AbortSignal.any([signal, lease.lost]));
+      } finally {
+        await lease.release();
+      }
+    }
+  }
+}
+
+async function startHttp(port: number, runners: readonly LeasedConsumer[]): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith('/healthz')) {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (url.startsWith('/readyz')) {
+      const states = Object.fromEntries(runners.map((r) => [r.def.name, r.state]));
+      // A standby process is healthy: it takes over when the active one dies.
+      const ok = runners.every((r) => r.state === 'running' || r.state === 'standby');
+      res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ consumers: states }) + '\n');
+    } else if (url.startsWith('/metrics')) {
+      res
+        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+        .end(renderMetrics(runners.map((r) => r.metrics)));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new ConsumerError(ConsumerErrorCodes.config, `HTTP port ${port} is already in use.`, {
+              hint: 'Set SLUICE_CONSUMERS_HTTP_PORT to a free port (0 disables the HTTP endpoints).',
+              cause: e,
+            })
+          : e,
+      ),
+    );
+    server.listen(port, () => resolve());
+  });
+  return server;
+}

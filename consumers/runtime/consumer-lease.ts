@@ -1,0 +1,127 @@
+/**
+ * One active process per consumer: a lease in the KV bucket `<P>_LEASES` (key `consumer.<name>`).
+ *
+ * The holder renews it every ttl/3 with a revision check; entries expire `ttl` after their last
+ * write, so when the holder dies its lease disappears and a standby process, trying every ttl/3,
+ * creates it: takeover within ttl + ttl/3 (default 5 s + 1.7 s). A graceful stop deletes the lease
+ * for an immediate takeover. A holder that cannot renew (revision changed, entry expired, NATS
+ * unreachable past the ttl) stops handling at once.
+ *
+ * Not a fence: a holder paused longer than the ttl (a frozen VM) may still finish the handlers it
+ * was running after another process took over. Idempotent handlers make that harmless.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { expiringEntries, type ExpiringEntries, type JetStreamClient } from './jetstream-client.js';
+
+/** Milliseconds a lease lives without renewal. */
+export const LEASE_TTL_MS = 5_000;
+
+export interface Lease {
+  /** Aborted when the lease is lost. */
+  readonly lost: AbortSignal;
+  /** Stops renewing and deletes the lease (so a standby takes over at once). */
+  release(): Promise<void>;
+}
+
+/** The leases of a prefix. */
+export class Leases {
+  readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly #entries: ExpiringEntries;
+  readonly #ttl: number;
+  readonly #log: Logger;
+
+  private constructor(entries: ExpiringEntries, ttl: number, log: Logger) {
+    this.#entries = entries;
+    this.#ttl = ttl;
+    this.#log = log;
+  }
+
+  static async open(
+    client: JetStreamClient,
+    prefix: string,
+    log: Logger,
+    ttlMs = LEASE_TTL_MS,
+  ): Promise<Leases> {
+    const bucket = `${prefix.toUpperCase().replace(/-/g, '_')}_LEASES`;
+    return new Leases(await expiringEntries(client, bucket, ttlMs), ttlMs, log);
+  }
+
+  /** Who holds a consumer's lease, or null. */
+  async holderOf(consumer: string): Promise<string | null> {
+    const e = await this.#entries.get(`consumer.${consumer}`);
+    return e ? (JSON.parse(e.value) as { holder: string }).holder : null;
+  }
+
+  /** Waits until this process holds the consumer's lease; resolves null when `signal` aborts first. */
+  async acquire(consumer: string, signal: AbortSignal): Promise<Lease | null> {
+    const key = `consumer.${consumer}`;
+    const value = JSON.stringify({ holder: this.holder, since: new Date().toISOString() });
+    let waiting = false;
+    while (!signal.aborted) {
+      const rev = await this.#entries.create(key, value).catch((err: unknown) => {
+        this.#log.warn({ err, consumer }, 'cannot reach the lease bucket; retrying');
+        return null;
+      });
+      if (rev !== null) return this.#hold(key, value, rev);
+      if (!waiting) {
+        waiting = true;
+        this.#log.info(
+          { consumer, holder: await this.holderOf(consumer).catch(() => null) },
+          'standing by: another process holds the consumer',
+        );
+      }
+      await sleep(this.#ttl / 3, signal);
+    }
+    return null;
+  }
+
+  #hold(key: string, value: string, first: number): Lease {
+    let revision = first;
+    const lost = new AbortController();
+    let stopped = false;
+    let lastRenewed = Date.now();
+    let busy = false;
+    const renew = async () => {
+      if (stopped || busy) return;
+      busy = true;
+      const r = await this.#entries.update(key, value, revision).catch(() => undefined);
+      busy = false;
+      if (stopped) return;
+      if (r === null || (r === undefined && Date.now() - lastRenewed > this.#ttl * 0.8)) {
+        this.#log.error({ key }, 'lost the consumer lease; stopping');
+        stopped = true;
+        clearInterval(timer);
+        lost.abort();
+        return;
+      }
+      if (r !== undefined) {
+        revision = r;
+        lastRenewed = Date.now();
+      }
+    };
+    const timer = setInterval(() => void renew(), this.#ttl / 3);
+    return {
+      lost: lost.signal,
+      release: async () => {
+        if (stopped) return;
+        stopped = true;
+        clearInterval(timer);
+        await this.#entries.remove(key, revision);
+      },
+    };
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
