@@ -16,6 +16,7 @@ commands:
   snapshot <table...> (re-)snapshot tables while the connector runs [--no-wait]
   verify [table...]   compare the facts with the tables, row by row and column by column
                       [--json] [--timeout SEC] [--chunk-size N] [--limit N]; exit 1 on differences
+  setup outbox        install sluice.emit() and sluice.set_context() in the database [--print: SQL only]
   teardown            drop the replication slot and publications [--streams to delete streams]
   demo                run an embedded PostgreSQL, nats-server, the shop and the connector
   consumers run <module…>       run consumer modules (defineConsumer) as a daemon
@@ -52,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/snapshot.js')).snapshotCommand(rest);
     case 'verify':
       return (await import('./commands/verify.js')).verifyCommand(rest);
+    case 'setup':
+      return (await import('./commands/setup.js')).setupCommand(rest);
     case 'teardown':
       return (await import('./commands/teardown.js')).teardownCommand(rest);
     case 'consumers':

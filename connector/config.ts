@@ -292,6 +292,18 @@ export const ConfigSchema = z
           'How often the connector looks for new tables (or tables that gained a primary key) to add to its publications and snapshot.',
       }),
     ),
+    outboxContracts: z
+      .string()
+      .min(1)
+      .optional()
+      .meta(
+        doc({
+          unit: 'path of an ES module',
+          note: 'unset: payloads are not checked',
+          description:
+            "Payload contracts of domain events (the outbox): a module whose default export is `defineEventContracts({ '<type>': zodSchema })` from `sluice/schemas`, relative to the working directory. A payload that breaks its type's contract is dead-lettered on `<prefix>.dlq.connector.outbox` instead of published (see docs/events.md).",
+        }),
+      ),
     faultPoint: z
       .string()
       .regex(/^fact-after-delta-ack:[1-9]\d*$/, 'expected fact-after-delta-ack:<n>')
@@ -335,6 +347,7 @@ export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'numb
   SLUICE_STREAM_STORAGE: { path: ['streams', 'storage'], type: 'string' },
   SLUICE_ACK_TIMEOUT_SEC: { path: ['publish', 'ackTimeoutSec'], type: 'number' },
   SLUICE_FAULT_POINT: { path: ['faultPoint'], type: 'string' },
+  SLUICE_OUTBOX_CONTRACTS: { path: ['outboxContracts'], type: 'string' },
 };
 
 /** Reverse lookup used to name the env variable in error messages. */

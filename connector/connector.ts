@@ -32,6 +32,8 @@ import {
   type TableRow,
 } from './source/setup.js';
 import { ChangeProcessor } from './events/change-processor.js';
+import { loadEventContracts } from './events/contracts-module.js';
+import type { EventContracts } from '../schemas/outbox.js';
 import { RowCache } from './events/row-cache.js';
 import { JetStreamSink } from './sink/jetstream-sink.js';
 import {
@@ -41,6 +43,7 @@ import {
   manager,
   purgeBelow,
   streamState,
+  subjectHead,
   JS_API_TIMEOUT_MS,
 } from './sink/streams.js';
 import { KvSchemaRegistry, openSchemaBucket } from './sink/schema-store.js';
@@ -134,6 +137,9 @@ export class Connector {
   #sql: pg.Client | null = null;
   #snapshotter: Snapshotter | null = null;
   #superuser = false;
+  /** Payload contracts of domain events (loaded once at start). */
+  #contracts: EventContracts | null = null;
+  #contractsLoaded = false;
   #failSession: ((e: Error) => void) | null = null;
   #wakeBackoff: (() => void) | null = null;
   readonly #warnedNotOwned = new Set<string>();
@@ -190,6 +196,10 @@ export class Connector {
   /** Connections, checks, publications, slot, streams; idempotent. */
   async #setup(): Promise<void> {
     const cfg = this.#cfg;
+    if (!this.#contractsLoaded) {
+      this.#contracts = await loadEventContracts(cfg.outboxContracts);
+      this.#contractsLoaded = true;
+    }
     if (!this.#sql) {
       this.#sql = await connectSql(cfg.databaseUrl);
       const facts = await serverFacts(this.#sql);
@@ -253,6 +263,7 @@ export class Connector {
     let stream: ReplicationStream | null = null;
     const sink = new JetStreamSink(nc, {
       streams: [names.facts, names.deltas],
+      sharedStreams: { events: names.events, dlq: names.dlq },
       lastSeq: [factsState.lastSeq, deltasState.lastSeq],
       maxInFlight: cfg.publish.maxInFlight,
       maxInFlightBytes: cfg.publish.maxInFlightBytes,
@@ -292,6 +303,12 @@ export class Connector {
       rows: pgRowSource(sql),
       onLogicalMessage: (m) => snapshotter.onLogicalMessage(m),
       onChange: (t, key) => snapshotter.onChange(t, key),
+      outbox: {
+        contracts: this.#contracts,
+        reader: {
+          lastOnSubject: (s, subject) => subjectHead(jsm, s === 'events' ? names.events : names.dlq, subject),
+        },
+      },
     });
     this.metrics.attach(processor, sink);
 

@@ -14,6 +14,13 @@ export const EventTypes = {
 
 const version = z.string().regex(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
 
+/**
+ * Application context (user, request, trace id…) of the source transaction, from its
+ * `sluice.context` message (see schemas/outbox.ts): `data.context` of facts, deltas and domain events.
+ */
+export const EventContext = z.record(z.string(), z.unknown());
+export type EventContext = z.infer<typeof EventContext>;
+
 /** Transaction coordinates carried by every fact and delta. */
 export const TxInfo = z.object({
   id: z.number().int(),
@@ -38,6 +45,7 @@ export const FactData = z.object({
   version,
   schemaVersion: z.number().int().positive(),
   tx: TxInfo.nullable(),
+  context: EventContext.optional(),
   dataref: DataRef.optional(),
 });
 export type FactData = z.infer<typeof FactData>;
@@ -54,6 +62,7 @@ export const DeltaData = z.object({
   version,
   schemaVersion: z.number().int().positive(),
   tx: TxInfo,
+  context: EventContext.optional(),
   dataref: DataRef.optional(),
 });
 export type DeltaData = z.infer<typeof DeltaData>;
@@ -66,6 +75,8 @@ export const TxMarkerData = z.object({
   version,
   events: z.number().int().nonnegative(),
   tables: z.record(z.string(), z.number().int().nonnegative()),
+  /** Domain events of the transaction published in `<P>_EVENTS` (absent when none). */
+  outbox: z.number().int().positive().optional(),
 });
 export type TxMarkerData = z.infer<typeof TxMarkerData>;
 

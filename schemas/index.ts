@@ -2,3 +2,4 @@ export * from './keys.js';
 export * from './versions.js';
 export * from './subjects.js';
 export * from './events.js';
+export * from './outbox.js';

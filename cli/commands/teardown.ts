@@ -52,6 +52,8 @@ export async function teardownCommand(argv: string[]): Promise<number> {
       for (const s of [
         names.facts,
         names.deltas,
+        names.events,
+        names.dlq,
         `KV_${schemaBucketName(cfg.prefix)}`,
         `KV_${snapshotBucketName(cfg.prefix)}`,
         `OBJ_${largeBucketName(cfg.prefix)}`,

@@ -8,11 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { ChangeProcessor, referenceBody, type ChangeSink, type FactStore } from './change-processor.js';
 import { MemorySchemaRegistry, type Catalog } from './tables.js';
 import { RowCache } from './row-cache.js';
-import { TxTicket, type OutMessage } from '../sink/jetstream-sink.js';
+import { TxTicket, type OutMessage, type SharedStream } from '../sink/jetstream-sink.js';
 import type { PgoutputMessage, Tuple } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { silentLogger } from '../logger.js';
 import type { Position } from '../../schemas/versions.js';
+import type { SubjectHead } from './domain-events.js';
 
 const int4: PgType = {
   oid: 23,
@@ -65,10 +66,21 @@ class RecordingSink implements ChangeSink {
   publishDelta(_tx: TxTicket, msg: OutMessage) {
     this.deltas.push(msg);
   }
+  /** Domain events and outbox dead letters, with the subject sequence they expect. */
+  readonly shared: { stream: SharedStream; msg: OutMessage; lastSubjectSeq: number }[] = [];
+  publishShared(_tx: TxTicket, stream: SharedStream, msg: OutMessage, lastSubjectSeq: number) {
+    this.shared.push({ stream, msg, lastSubjectSeq });
+  }
 }
 
 function setup(
-  opts: { lastFact?: Position | null; lastDelta?: Position | null; stored?: Map<string, string> } = {},
+  opts: {
+    lastFact?: Position | null;
+    lastDelta?: Position | null;
+    stored?: Map<string, string>;
+    /** Last stored message per shared-stream subject (domain events). */
+    heads?: Map<string, SubjectHead>;
+  } = {},
 ) {
   const sink = new RecordingSink();
   const stored = opts.stored ?? new Map<string, string>();
@@ -91,6 +103,10 @@ function setup(
     lastFact: opts.lastFact ?? null,
     lastDelta: opts.lastDelta ?? null,
     log: silentLogger(),
+    outbox: {
+      contracts: null,
+      reader: { lastOnSubject: async (_stream, subject) => opts.heads?.get(subject) ?? null },
+    },
   });
   return { p, sink, fetched, stored };
 }
@@ -128,6 +144,15 @@ const del = (id: string): PgoutputMessage => ({
   relationId: 1,
   keyTuple: [id, null, null],
   oldTuple: null,
+});
+const msg = (prefix: string, content: unknown, transactional = true): PgoutputMessage => ({
+  tag: 'message',
+  transactional,
+  lsn: 0n,
+  prefix,
+  content: Buffer.from(
+    typeof content === 'string' && content.startsWith('{') ? content : JSON.stringify(content),
+  ),
 });
 const body = (m: OutMessage) => JSON.parse(m.body) as { id: string; data: Record<string, unknown> };
 
@@ -278,5 +303,105 @@ describe('ChangeProcessor', () => {
       tx: { seq: 0 },
       dataref: { store: 'CDC_LARGE', name: 'x', bytes: Buffer.byteLength(full) },
     });
+  });
+});
+
+describe('ChangeProcessor: outbox and context', () => {
+  const order = { type: 'order.placed', key: '7', payload: { total: '12.50' } };
+  /** As emitted: a number JSON.parse would round. */
+  const orderText =
+    '{"type": "order.placed", "key": "7", "payload": {"total": "12.50", "big": 12345678901234567890}}';
+
+  it('places outbox events between the changes around them, with the context of their transaction only', async () => {
+    const { p, sink } = setup();
+    await p.handle(relation);
+    await tx(p, 0x100n, [
+      msg('sluice.context', { userId: 'u1', traceId: 'abc' }),
+      ins(['1', 'a', 'x']),
+      msg('sluice.outbox', orderText),
+      ins(['2', 'b', 'y']),
+    ]);
+    await tx(p, 0x200n, [upd(['1', 'c', 'x'])]);
+    const versions = [...sink.deltas, ...sink.shared.map((s) => s.msg)]
+      .map((m) => [(body(m).data.version as string) ?? '', m.subject] as const)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(versions).toEqual([
+      ['0000000000000100-00000000', 'cdc.delta.public.docs.insert.1'],
+      ['0000000000000100-00000001', 'cdc.events.order.placed'],
+      ['0000000000000100-00000002', 'cdc.delta.public.docs.insert.2'],
+      ['0000000000000100-ffffffff', 'cdc.tx.256'],
+      ['0000000000000200-00000000', 'cdc.delta.public.docs.update.1'],
+      ['0000000000000200-ffffffff', 'cdc.tx.512'],
+    ]);
+    const event = sink.shared[0]!;
+    expect(event.stream).toBe('events');
+    expect(event.msg.id).toBe('shop:0000000000000100-00000001:event');
+    // The payload is the emitted text: the big integer keeps its digits.
+    expect(event.msg.body).toContain('"payload":{"total": "12.50", "big": 12345678901234567890}');
+    expect(body(event.msg)).toMatchObject({
+      type: 'order.placed',
+      subject: '7',
+      data: { type: 'order.placed', key: '7', context: { userId: 'u1', traceId: 'abc' }, tx: { seq: 1 } },
+    });
+    for (const m of [...sink.deltas.slice(0, 2), ...sink.facts.slice(0, 2)]) {
+      expect(body(m).data.context).toEqual({ userId: 'u1', traceId: 'abc' });
+    }
+    expect(body(sink.deltas[2]!).data).toMatchObject({ events: 2, outbox: 1 });
+    expect(body(sink.deltas[3]!).data.context).toBeUndefined();
+    expect(body(sink.facts[2]!).data.context).toBeUndefined();
+    expect(body(sink.deltas[4]!).data.outbox).toBeUndefined();
+  });
+
+  it('applies a context from where it is emitted; a later one replaces it', async () => {
+    const { p, sink } = setup();
+    await p.handle(relation);
+    await tx(p, 0x100n, [
+      ins(['1', 'a', 'x']),
+      msg('sluice.context', { step: 1 }),
+      ins(['2', 'a', 'x']),
+      msg('sluice.context', { step: 2 }),
+      ins(['3', 'a', 'x']),
+      msg('sluice.context', 'not an object'),
+      ins(['4', 'a', 'x']),
+    ]);
+    expect(sink.deltas.slice(0, 4).map((m) => body(m).data.context)).toEqual([
+      undefined,
+      { step: 1 },
+      { step: 2 },
+      { step: 2 },
+    ]);
+  });
+
+  it('dead-letters an unreadable message, publishes outbox-only transactions, ignores non-transactional ones', async () => {
+    const { p, sink } = setup();
+    await tx(p, 0x100n, [
+      msg('sluice.outbox', { type: 'a', key: 1, payload: {} }),
+      msg('sluice.outbox', order),
+    ]);
+    await p.handle(msg('sluice.outbox', order, false));
+    expect(sink.shared.map((s) => [s.stream, s.msg.subject, s.msg.id])).toEqual([
+      ['dlq', 'cdc.dlq.connector.outbox', 'shop:0000000000000100-00000000:dlq'],
+      ['events', 'cdc.events.order.placed', 'shop:0000000000000100-00000001:event'],
+    ]);
+    expect(body(sink.shared[0]!.msg).data).toMatchObject({ reason: 'invalid', type: 'a' });
+    expect(sink.deltas.map((m) => [m.subject, body(m).data.events, body(m).data.outbox])).toEqual([
+      ['cdc.tx.256', 0, 1],
+    ]);
+  });
+
+  it('on replay skips the events each subject already holds and expects its last sequence', async () => {
+    const heads = new Map<string, SubjectHead>([
+      ['cdc.events.order.placed', { seq: 41, version: '0000000000000100-00000001' }],
+    ]);
+    const { p, sink } = setup({ heads, lastDelta: { commitLsn: 0x100n, commitIdx: 0xffffffff } });
+    await tx(p, 0x100n, [msg('sluice.outbox', order), msg('sluice.outbox', order)]);
+    await tx(p, 0x200n, [
+      msg('sluice.outbox', order),
+      msg('sluice.outbox', { ...order, type: 'order.paid' }),
+    ]);
+    expect(sink.shared.map((s) => [s.msg.id, s.lastSubjectSeq])).toEqual([
+      ['shop:0000000000000200-00000000:event', 41],
+      ['shop:0000000000000200-00000001:event', 0],
+    ]);
   });
 });

@@ -21,8 +21,10 @@ import { objectFragments, fragmentAt } from './json-fragments.js';
 import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
 import { COMMIT_MARKER_IDX, formatLsn, formatVersion, type Position } from '../../schemas/versions.js';
 import { txSubject } from '../../schemas/subjects.js';
-import type { OutMessage, TxTicket } from '../sink/jetstream-sink.js';
+import type { OutMessage, SharedStream, TxTicket } from '../sink/jetstream-sink.js';
 import type { Logger } from '../logger.js';
+import { DomainEvents, type DomainEventOptions } from './domain-events.js';
+import { CONTEXT_PREFIX, OUTBOX_PREFIX } from '../../schemas/outbox.js';
 
 /** The sink as the processor uses it. */
 export interface ChangeSink {
@@ -37,6 +39,8 @@ export interface ChangeSink {
     onFactAck?: ((seq: number) => void) | null,
   ): void;
   publishDelta(tx: TxTicket, msg: OutMessage): void;
+  /** Publishes on `<P>_EVENTS` / `<P>_DLQ`, in order per subject (domain events, see domain-events.ts). */
+  publishShared(tx: TxTicket, stream: SharedStream, msg: OutMessage, lastSubjectSeq: number): void;
 }
 
 /**
@@ -110,6 +114,11 @@ export interface ProcessorOptions {
   rows?: RowSource;
   /** Called for every change of a captured table (the snapshotter drops chunk rows it sees here). */
   onChange?: (table: TableInfo, keyToken: string) => void;
+  /**
+   * Domain events: reads of the shared streams and the payload contracts. Without it, `sluice.outbox`
+   * messages are ignored (with a warning); `sluice.context` works either way.
+   */
+  outbox?: Pick<DomainEventOptions, 'reader' | 'contracts'>;
 }
 
 interface OpenTx {
@@ -123,6 +132,10 @@ interface OpenTx {
   deltas: number;
   perTable: Map<string, number>;
   messages: LogicalMessage[];
+  /** `,"context":{…}` from the transaction's last `sluice.context` message, or ''. */
+  context: string;
+  /** Domain events published for the transaction. */
+  outbox: number;
 }
 
 type Change =
@@ -157,11 +170,23 @@ export class ChangeProcessor {
   readonly #storedVersion = new Map<string, string | null>();
   /** Events built, for metrics. */
   readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0, dbReads: 0 };
+  /** Outbox and context messages (domain-events.ts). */
+  readonly domainEvents: DomainEvents;
+  #warnedOutbox = false;
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
     this.#sourceJson = JSON.stringify(`sluice/${opts.source}`);
     this.#idPrefix = `${opts.source}:`;
+    this.domainEvents = new DomainEvents({
+      prefix: opts.prefix,
+      source: opts.source,
+      sink: opts.sink,
+      reader: opts.outbox?.reader ?? { lastOnSubject: () => Promise.resolve(null) },
+      contracts: opts.outbox?.contracts ?? null,
+      log: opts.log,
+      ...(opts.large ? { large: opts.large } : {}),
+    });
   }
 
   /** The schema registry (the snapshotter describes tables with it). */
@@ -265,6 +290,8 @@ export class ChangeProcessor {
       deltas: 0,
       perTable: new Map(),
       messages: [],
+      context: '',
+      outbox: 0,
     };
   }
 
@@ -631,7 +658,7 @@ export class ChangeProcessor {
         id: this.#idPrefix + version + ':delta',
         body:
           this.#head(tx, t, keyToken, version, 'delta') +
-          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
       };
     }
     let fact: OutMessage | null = null;
@@ -642,7 +669,7 @@ export class ChangeProcessor {
         id: this.#idPrefix + version + ':fact',
         body:
           this.#head(tx, t, keyToken, version, 'fact') +
-          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : (factRow ?? newRow))},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : (factRow ?? newRow))},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
       };
     }
     return this.#send(tx, delta, fact);
@@ -773,7 +800,7 @@ export class ChangeProcessor {
       id: this.#idPrefix + version + ':delta',
       body:
         this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
-        `{"table":${t.nameJson},"key":null,"op":"${c.kind}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`,
+        `{"table":${t.nameJson},"key":null,"op":"${c.kind}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}${tx.context}}}`,
     };
     return this.#send(tx, delta, null);
   }
@@ -805,7 +832,7 @@ export class ChangeProcessor {
             id: this.#idPrefix + version + ':delta',
             body:
               this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
-              `{"table":${t.nameJson},"key":null,"op":"truncate","changes":{},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+              `{"table":${t.nameJson},"key":null,"op":"truncate","changes":{},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
           };
       const markerSubject = t.factPrefix + NO_KEY_TOKEN;
       const hasFacts = t.keyIdx.length > 0;
@@ -817,7 +844,7 @@ export class ChangeProcessor {
               id: this.#idPrefix + version + ':fact',
               body:
                 this.#head(tx, t, NO_KEY_TOKEN, version, 'fact') +
-                `{"table":${t.nameJson},"key":{},"op":"truncate","deleted":true,"row":null,"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}}}`,
+                `{"table":${t.nameJson},"key":{},"op":"truncate","deleted":true,"row":null,"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
             };
       this.#o.sink.publishChange(tx.ticket, delta, fact);
       await this.#o.sink.drained();
@@ -827,6 +854,9 @@ export class ChangeProcessor {
   }
 
   #message(prefix: string, content: Buffer, transactional: boolean, lsn: bigint): void | Promise<void> {
+    if (prefix === OUTBOX_PREFIX || prefix === CONTEXT_PREFIX) {
+      return this.#applicationMessage(prefix, content, transactional, lsn);
+    }
     if (!this.#o.onLogicalMessage) return;
     const copy = content; // decodePgoutput copies it out of pg's read buffer
     if (transactional) {
@@ -835,6 +865,33 @@ export class ChangeProcessor {
       return;
     }
     return this.#o.onLogicalMessage({ prefix, content: copy, transactional, commitLsn: lsn, idx: 0 });
+  }
+
+  /**
+   * The application's `sluice.outbox` / `sluice.context` messages, handled where they stand in the
+   * transaction (domain-events.ts). A non-transactional one belongs to no transaction: it can be
+   * neither atomic with rows nor given a position, so it is ignored with a warning naming the fix.
+   */
+  #applicationMessage(
+    prefix: string,
+    content: Buffer,
+    transactional: boolean,
+    lsn: bigint,
+  ): void | Promise<void> {
+    if (!transactional || !this.#tx || (prefix === OUTBOX_PREFIX && !this.#o.outbox)) {
+      if (!this.#warnedOutbox) {
+        this.#warnedOutbox = true;
+        this.#o.log.warn(
+          { prefix, lsn: formatLsn(lsn) },
+          transactional
+            ? `a ${prefix} message arrived but domain events are not enabled in this processor; it is ignored.`
+            : `a non-transactional ${prefix} message is ignored: emit it with pg_logical_emit_message(true, …) inside the transaction (sluice.emit and sluice.set_context do).`,
+        );
+      }
+      return;
+    }
+    if (prefix === CONTEXT_PREFIX) return this.domainEvents.context(this.#tx, content);
+    return this.domainEvents.outbox(this.#tx, content);
   }
 
   async #deliverMessages(tx: OpenTx): Promise<void> {
@@ -853,7 +910,7 @@ export class ChangeProcessor {
   #finish(tx: OpenTx, endLsn: bigint): void {
     this.#tx = null;
     this.stats.transactions++;
-    if (tx.deltas > 0) {
+    if (tx.deltas > 0 || tx.outbox > 0) {
       const version = formatVersion(tx.commitLsn, COMMIT_MARKER_IDX);
       if (!this.#skip(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX })) {
         const tables = JSON.stringify(Object.fromEntries(tx.perTable));
@@ -863,7 +920,7 @@ export class ChangeProcessor {
           body:
             `{"specversion":"1.0","id":"${this.#idPrefix}${version}:tx","source":${this.#sourceJson},"type":"io.sluice.tx",` +
             `"time":"${tx.time}","subject":"tx/${tx.xid}","datacontenttype":"application/json","data":` +
-            `{"id":${tx.xid},"lsn":"${formatLsn(tx.commitLsn)}","commitTime":"${tx.time}","version":"${version}","events":${tx.deltas},"tables":${tables}}}`,
+            `{"id":${tx.xid},"lsn":"${formatLsn(tx.commitLsn)}","commitTime":"${tx.time}","version":"${version}","events":${tx.deltas},"tables":${tables}${tx.outbox ? `,"outbox":${tx.outbox}` : ''}}}`,
         });
       }
     }

@@ -17,13 +17,21 @@
  * stream never holds a change the deltas stream lacks. After a crash the deltas stream is therefore
  * at or ahead of the facts stream, and the previous row of any entity can be read back from the
  * facts stream as of exactly the position being replayed (see change-processor.ts).
+ *
+ * Shared streams: `<P>_EVENTS` and `<P>_DLQ` have other writers (enrichers, the consumer runtime),
+ * so stream sequences there cannot be predicted. Domain events and outbox dead letters go out one
+ * per subject at a time, each with `Nats-Expected-Last-Subject-Sequence` set to the sequence the
+ * previous one of that subject got: every subject the connector writes is an unbroken prefix of
+ * its events, in commit order (see events/domain-events.ts for the replay that relies on it).
  */
 import { createInbox, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
 import { ErrorCodes, SluiceError } from '../errors.js';
 
-/** The two streams a connector writes. */
-export const Streams = { facts: 0, deltas: 1 } as const;
+/** The streams a connector writes: its own two, and the two it shares with other writers. */
+export const Streams = { facts: 0, deltas: 1, events: 2, dlq: 3 } as const;
 export type StreamIndex = (typeof Streams)[keyof typeof Streams];
+/** Streams shared with other writers, ordered per subject. */
+export type SharedStream = 'events' | 'dlq';
 
 /** A message ready to publish: the body is the serialized CloudEvent. */
 export interface OutMessage {
@@ -43,6 +51,8 @@ export class TxTicket {
 
 export interface SinkOptions {
   streams: readonly [facts: string, deltas: string];
+  /** Names of the shared streams (`<P>_EVENTS`, `<P>_DLQ`), for error messages. */
+  sharedStreams?: { readonly events: string; readonly dlq: string };
   /** Last sequence of each stream at session start ([facts, deltas]). */
   lastSeq: readonly [number, number];
   /** Most messages in flight (sent or queued, unacknowledged). */
@@ -70,6 +80,17 @@ interface Pending {
   readonly sentAt: number;
   acked: boolean;
   onAck: ((seq: number) => void) | null;
+  /** The subject chain of a shared-stream message (its sequence is not predicted), else null. */
+  chain: SubjectChain | null;
+}
+
+/** One subject of a shared stream: at most one message in flight, the rest queued in order. */
+interface SubjectChain {
+  readonly subject: string;
+  /** Sequence of the subject's last stored message (0: none). */
+  lastSeq: number;
+  busy: boolean;
+  readonly queue: { msg: OutMessage; body: Uint8Array; tx: TxTicket }[];
 }
 
 interface Waiter {
@@ -89,10 +110,14 @@ interface QueuedFact {
 const DEC = new TextDecoder();
 
 /** Header block in NATS wire form; built once per message, no MsgHdrs object. */
-function headerBytes(id: string, expectedLastSeq: number): { encode(): Uint8Array } {
+function headerBytes(
+  id: string,
+  expectedLastSeq: number,
+  header = 'Nats-Expected-Last-Sequence',
+): { encode(): Uint8Array } {
   // Buffer.from takes small strings from a shared pool: cheaper than a TextEncoder allocation each.
   const bytes = Buffer.from(
-    `NATS/1.0\r\nNats-Msg-Id: ${id}\r\nNats-Expected-Last-Sequence: ${expectedLastSeq}\r\n\r\n`,
+    `NATS/1.0\r\nNats-Msg-Id: ${id}\r\n${header}: ${expectedLastSeq}\r\n\r\n`,
     'latin1',
   );
   return { encode: () => bytes };
@@ -119,7 +144,9 @@ export class JetStreamSink {
   #timer: NodeJS.Timeout;
   readonly #maxPayload: number;
   /** Counters for metrics. */
-  readonly stats = { published: [0, 0], acked: [0, 0], bytes: 0, duplicates: 0 };
+  readonly stats = { published: [0, 0, 0, 0], acked: [0, 0, 0, 0], bytes: 0, duplicates: 0 };
+  /** Chains of the shared streams' subjects used in this session. */
+  readonly #chains = new Map<string, SubjectChain>();
 
   constructor(nc: NatsConnection, opts: SinkOptions) {
     this.#nc = nc;
@@ -202,12 +229,81 @@ export class JetStreamSink {
     this.#send(Streams.deltas, msg, tx, null, this.#bodyBytes(msg));
   }
 
+  /**
+   * Publishes on a shared stream (`<P>_EVENTS`, `<P>_DLQ`), in order per subject: the message goes
+   * out once the previous one of its subject is acknowledged, expecting that one's sequence as the
+   * subject's last. `lastSubjectSeq` is the subject's last stored sequence when the session first
+   * uses it (0: none); later calls for the subject ignore it.
+   */
+  publishShared(tx: TxTicket, stream: SharedStream, msg: OutMessage, lastSubjectSeq: number): void {
+    const body = this.#bodyBytes(msg);
+    tx.outstanding++;
+    this.#inFlight++;
+    this.#inFlightBytes += body.length;
+    let chain = this.#chains.get(msg.subject);
+    if (!chain) {
+      chain = { subject: msg.subject, lastSeq: lastSubjectSeq, busy: false, queue: [] };
+      this.#chains.set(msg.subject, chain);
+    }
+    if (chain.busy) chain.queue.push({ msg, body, tx });
+    else this.#sendShared(Streams[stream], chain, msg, tx, body);
+  }
+
+  #sendShared(
+    stream: StreamIndex,
+    chain: SubjectChain,
+    msg: OutMessage,
+    tx: TxTicket,
+    body: Uint8Array,
+  ): void {
+    if (this.#failed) throw this.#failed;
+    if (this.#closed) throw new SluiceError(ErrorCodes.protocol, 'publish after the session ended');
+    const id = this.#nextId++;
+    chain.busy = true;
+    this.#pending.set(id, {
+      tx,
+      bytes: body.length,
+      stream,
+      expectedSeq: -1,
+      sentAt: Date.now(),
+      acked: false,
+      onAck: null,
+      chain,
+    });
+    this.stats.published[stream]!++;
+    this.stats.bytes += body.length;
+    this.#nc.publish(msg.subject, body, {
+      reply: `${this.#inbox}.${id}`,
+      headers: headerBytes(msg.id, chain.lastSeq, 'Nats-Expected-Last-Subject-Sequence') as never,
+    });
+  }
+
+  /** A shared-stream message was stored at `seq`: the next one of its subject may go. */
+  #chainAcked(p: Pending, seq: number): void {
+    const chain = p.chain!;
+    chain.lastSeq = seq;
+    chain.busy = false;
+    const next = chain.queue.shift();
+    if (!next) return;
+    try {
+      this.#sendShared(p.stream, chain, next.msg, next.tx, next.body);
+    } catch (e) {
+      this.#fail(e as Error); // inside the ack callback: end the session, never throw into nats.js
+    }
+  }
+
+  #streamName(i: StreamIndex): string {
+    if (i === Streams.events) return this.#o.sharedStreams?.events ?? 'the events stream';
+    if (i === Streams.dlq) return this.#o.sharedStreams?.dlq ?? 'the dead-letter stream';
+    return this.#o.streams[i as 0 | 1];
+  }
+
   #bodyBytes(msg: OutMessage): Uint8Array {
     return Buffer.from(msg.body, 'utf8');
   }
 
   #send(
-    stream: StreamIndex,
+    stream: typeof Streams.facts | typeof Streams.deltas,
     msg: OutMessage,
     tx: TxTicket,
     onAck: ((seq: number) => void) | null,
@@ -229,6 +325,7 @@ export class JetStreamSink {
       sentAt: Date.now(),
       acked: false,
       onAck,
+      chain: null,
     };
     this.#pending.set(id, p);
     if (!counted) {
@@ -286,7 +383,7 @@ export class JetStreamSink {
       return this.#fail(
         new SluiceError(
           ErrorCodes.publishFailed,
-          `JetStream did not accept a publish to ${this.#o.streams[p.stream]} (status ${code}${code === 503 ? ': no stream listens on the subject' : ''}).`,
+          `JetStream did not accept a publish to ${this.#streamName(p.stream)} (status ${code}${code === 503 ? ': no stream listens on the subject' : ''}).`,
           { hint: 'Check that the stream exists (sluice doctor) and that JetStream is enabled.' },
         ),
       );
@@ -296,11 +393,20 @@ export class JetStreamSink {
     } catch (cause) {
       return this.#fail(new SluiceError(ErrorCodes.protocol, `unreadable JetStream ack: ${text}`, { cause }));
     }
+    if (ack.error && p.chain && ack.error.err_code === 10071) {
+      return this.#fail(
+        new SluiceError(
+          ErrorCodes.protocol,
+          `another writer published on ${p.chain.subject} in ${this.#streamName(p.stream)}; the connector must be the only writer of its domain-event subjects.`,
+          { hint: 'Give enrichers event types that differ from the outbox types (or another prefix).' },
+        ),
+      );
+    }
     if (ack.error) {
       return this.#fail(
         new SluiceError(
           ErrorCodes.publishFailed,
-          `JetStream rejected a publish to ${this.#o.streams[p.stream]}: ${ack.error.description} (${ack.error.err_code ?? ack.error.code}).`,
+          `JetStream rejected a publish to ${this.#streamName(p.stream)}: ${ack.error.description} (${ack.error.err_code ?? ack.error.code}).`,
         ),
       );
     }
@@ -312,11 +418,11 @@ export class JetStreamSink {
         new SluiceError(ErrorCodes.publishFailed, 'JetStream reported a duplicate publish; resynchronising.'),
       );
     }
-    if (ack.seq !== p.expectedSeq) {
+    if (!p.chain && ack.seq !== p.expectedSeq) {
       return this.#fail(
         new SluiceError(
           ErrorCodes.protocol,
-          `JetStream stored a message at sequence ${ack.seq} of ${this.#o.streams[p.stream]}, expected ${p.expectedSeq}: another writer uses the stream.`,
+          `JetStream stored a message at sequence ${ack.seq} of ${this.#streamName(p.stream)}, expected ${p.expectedSeq}: another writer uses the stream.`,
           { hint: 'Give each Sluice source its own prefix (SLUICE_PREFIX).' },
         ),
       );
@@ -326,7 +432,8 @@ export class JetStreamSink {
     this.#inFlight--;
     this.#inFlightBytes -= p.bytes;
     p.tx.outstanding--;
-    if (p.onAck) p.onAck(ack.seq);
+    if (p.onAck) p.onAck(ack.seq!);
+    if (p.chain) this.#chainAcked(p, ack.seq!);
     if (p.stream === Streams.deltas) this.#pumpFacts();
     this.#advanceCheckpoint();
     this.#wake();

@@ -42,8 +42,16 @@ export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
   }
 }
 
-/** Desired configuration of the facts and deltas streams. */
-export function desiredStreams(cfg: Config): { facts: Partial<StreamConfig>; deltas: Partial<StreamConfig> } {
+/**
+ * Desired configuration of the facts and deltas streams, and of the streams shared with other
+ * writers: `<P>_EVENTS` (domain and integration events) and `<P>_DLQ` (dead letters).
+ */
+export function desiredStreams(cfg: Config): {
+  facts: Partial<StreamConfig>;
+  deltas: Partial<StreamConfig>;
+  events: Partial<StreamConfig>;
+  dlq: Partial<StreamConfig>;
+} {
   const names = streamNames(cfg.prefix);
   const common = {
     num_replicas: cfg.streams.replicas,
@@ -71,13 +79,32 @@ export function desiredStreams(cfg: Config): { facts: Partial<StreamConfig>; del
       allow_direct: true,
       retention: 'limits' as StreamConfig['retention'],
     },
+    // Kept like the deltas: a history consumers replay.
+    events: {
+      ...common,
+      name: names.events,
+      description: `Domain and integration events of source ${cfg.source}`,
+      subjects: [`${cfg.prefix}.events.>`],
+      max_age: nanos(cfg.streams.deltasMaxAgeSec * 1000),
+      max_bytes: cfg.streams.deltasMaxBytes,
+      allow_direct: true,
+      retention: 'limits' as StreamConfig['retention'],
+    },
+    // As the consumer runtime creates it: kept until dropped or redriven.
+    dlq: {
+      ...common,
+      name: names.dlq,
+      description: 'Sluice dead letters, redrive requests and their records',
+      subjects: [`${cfg.prefix}.dlq.>`],
+      retention: 'limits' as StreamConfig['retention'],
+    },
   };
 }
 
 /** Creates the streams that are missing. Existing ones are left as they are (logged if they differ). */
 export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Logger): Promise<void> {
   const want = desiredStreams(cfg);
-  for (const desired of [want.facts, want.deltas]) {
+  for (const desired of [want.facts, want.deltas, want.events, want.dlq]) {
     try {
       const info = await jsm.streams.info(desired.name!);
       const missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
@@ -138,6 +165,21 @@ export async function lastFact(
 ): Promise<string | null> {
   const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
   return msg ? msg.string() : null;
+}
+
+/**
+ * The latest message on a subject (leader-consistent): its sequence and `data.version` (null when
+ * it has none), or null when the subject holds nothing.
+ */
+export async function subjectHead(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+): Promise<{ seq: number; version: string | null } | null> {
+  const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  if (!msg) return null;
+  const version = fragmentAt(msg.string(), ['data', 'version']);
+  return { seq: msg.seq, version: version ? (JSON.parse(version) as string) : null };
 }
 
 /** Sequence of the latest message on a subject, or 0. */

@@ -116,7 +116,7 @@ export const wrong: FactData['version'] = 42;
     expect(check.stdout).toBe('');
   });
 
-  it('starts the sluice command and loads both exports from the installed package', async () => {
+  it('starts the sluice command and loads its library exports from the installed package', async () => {
     const help = await run(process.execPath, [join(project, 'node_modules', '.bin', 'sluice'), '--help'], {
       cwd: project,
     });
@@ -127,11 +127,12 @@ export const wrong: FactData['version'] = 42;
         '--input-type=module',
         '-e',
         `const s = await import('sluice/schemas'); const c = await import('sluice/consumers');
-         console.log(JSON.stringify([typeof s.FactEvent.parse, typeof c.fetchLargeEvent]));`,
+         const a = await import('sluice/client');
+         console.log(JSON.stringify([typeof s.FactEvent.parse, typeof c.fetchLargeEvent, typeof a.withContext]));`,
       ],
       { cwd: project },
     );
-    expect(JSON.parse(loaded.stdout)).toEqual(['function', 'function']);
+    expect(JSON.parse(loaded.stdout)).toEqual(['function', 'function', 'function']);
   });
 
   it('ships dist/ with declarations, and exactly the modules its entry points load', () => {
