@@ -11,7 +11,7 @@
  * The kill moments come from a seeded PRNG: SLUICE_FAULT_SEED replays a failing run.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startEnv, liveFacts, type ChildConnector, type SluiceEnv } from './env.js';
 import {
   auditCounts,
@@ -51,12 +51,14 @@ function pgbench(args: string[], url: string): Promise<string> {
   });
 }
 
-beforeAll(async () => {
+/** A fresh environment with pgbench's tables at `scale` (100,000 accounts each), audited. */
+async function pgbenchEnv(scale: number): Promise<void> {
+  await env?.close();
   env = await startEnv();
-  await pgbench(['-i', '-s', '2', '-q'], env.dbUrl);
+  await pgbench(['-i', '-s', String(scale), '-q'], env.dbUrl);
   await env.sql('ANALYZE');
   await installAudit(env, TABLES);
-});
+}
 
 afterAll(async () => {
   await env?.close();
@@ -102,6 +104,7 @@ async function trailingFacts(): Promise<string[]> {
 
 describe('faults: facts after crashes', () => {
   it(`pgbench TPC-B during the initial snapshot, kill -9 at random instants and a NATS restart (seed ${SEED})`, async () => {
+    await pgbenchEnv(2);
     const rand = prng(SEED);
     const started = Date.now();
     let c: ChildConnector = env.spawnConnector(connectorEnv());
@@ -159,10 +162,11 @@ describe('faults: facts after crashes', () => {
     await c.kill('SIGTERM');
   }, 600_000);
   it('recovers facts left behind their deltas at the fault point fact-after-delta-ack', async () => {
+    await pgbenchEnv(1);
     const c = env.spawnConnector(connectorEnv({ SLUICE_FAULT_POINT: 'fact-after-delta-ack:500' }));
     await waitStreaming(c);
     await explained(env, c, () => waitSnapshotsDone(env, 240_000));
-    const load = pgbench(['-n', '-c', '4', '-T', '20'], env.dbUrl);
+    const load = pgbench(['-n', '-c', '4', '-T', '15', '-R', '500'], env.dbUrl);
     const code = await c.exited;
     expect(c.output(), 'the fault point ended the process').toMatch(/fault point reached/);
     expect(code).toBeNull(); // killed by a signal
