@@ -147,6 +147,37 @@ describe('read models', () => {
     }
   }
 
+  /**
+   * A reader polling order_summary during traffic: every order the traffic placed has items whose
+   * sum is its total (placeOrder writes the order and its items in one transaction, deleteOrder
+   * removes both in one), so a row where they differ shows part of a source transaction.
+   */
+  function pollForTornOrders(): { stop(): Promise<{ polls: number; torn: string[] }> } {
+    let polls = 0;
+    let polling = true;
+    const torn: string[] = [];
+    const loop = (async () => {
+      while (polling) {
+        const r = await reads
+          .query<{ order_id: string; total: string; items_total: string }>(
+            `SELECT order_id, total::text, items_total::text FROM read_models.order_summary
+             WHERE order_id > $1 AND total <> items_total`,
+            [seededMaxOrder],
+          )
+          .catch(() => ({ rows: [] }));
+        polls++;
+        for (const row of r.rows) torn.push(`${row.order_id}: total ${row.total}, items ${row.items_total}`);
+      }
+    })();
+    return {
+      stop: async () => {
+        polling = false;
+        await loop;
+        return { polls, torn };
+      },
+    };
+  }
+
   beforeAll(async () => {
     env = await startEnv();
     await seedShop(env.dbUrl, { customers: 150, products: 40, orders: 200, seed: 11 });
@@ -170,6 +201,7 @@ describe('read models', () => {
       await quiet();
       await expectAllEqual();
       const rnd = prng(SEED);
+      const poller = pollForTornOrders();
       for (let round = 0; round < 3; round++) {
         const traffic = startTraffic(env, { rate: 300, seed: SEED + round });
         await faultDelay(1500 + Math.floor(rnd() * 1500));
@@ -177,6 +209,9 @@ describe('read models', () => {
         await quiet();
         await expectAllEqual();
       }
+      const { polls, torn } = await poller.stop();
+      expect(polls).toBeGreaterThan(10);
+      expect(torn, 'orders seen without all their items').toEqual([]);
       const s = await collectReadModelsStatus(config());
       const summary = s.models.find((m) => m.name === 'order_summary')!;
       expect(summary.rows).toBe(
@@ -261,24 +296,7 @@ describe('read models', () => {
   it('recovers exactly after kill -9 of the daemon under traffic, and readers never see half a transaction', async () => {
     const rnd = prng(SEED + 1);
     const traffic = startTraffic(env, { rate: 300, seed: SEED + 7 });
-    // A reader polling during the traffic: every order placed by the traffic has items whose sum is
-    // its total (placeOrder and deleteOrder each write order and items in one transaction).
-    let polls = 0;
-    const torn: string[] = [];
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
-        const r = await reads
-          .query<{ order_id: string; total: string; items_total: string }>(
-            `SELECT order_id, total::text, items_total::text FROM read_models.order_summary
-             WHERE order_id > $1 AND total <> items_total`,
-            [seededMaxOrder],
-          )
-          .catch(() => ({ rows: [] }));
-        polls++;
-        for (const row of r.rows) torn.push(`${row.order_id}: total ${row.total}, items ${row.items_total}`);
-      }
-    })();
+    const poller = pollForTornOrders();
     try {
       for (let k = 0; k < 3; k++) {
         const d = spawnDaemon();
@@ -299,10 +317,9 @@ describe('read models', () => {
       await quiet();
       await expectAllEqual();
     } finally {
-      polling = false;
-      await poller;
       await daemon.stop();
     }
+    const { polls, torn } = await poller.stop();
     expect(polls).toBeGreaterThan(10);
     expect(torn, 'orders seen without all their items').toEqual([]);
   });
@@ -339,11 +356,18 @@ describe('read models', () => {
     );
     const d2 = startDaemon(changed);
     try {
-      await quiet(changed);
-      const cols = await reads.query<{ column_name: string }>(
-        `SELECT column_name FROM information_schema.columns WHERE table_schema = 'read_models' AND table_name = 'customer_360'`,
+      await eventually(
+        async () => {
+          const cols = await reads.query<{ column_name: string }>(
+            `SELECT column_name FROM information_schema.columns
+             WHERE table_schema = 'read_models' AND table_name = 'customer_360'`,
+          );
+          if (!cols.rows.some((c) => c.column_name === 'shout')) throw new Error('not rebuilt yet');
+          return true;
+        },
+        { timeout: 60_000, interval: 100, message: 'customer_360 rebuilt with its new column' },
       );
-      expect(cols.rows.map((c) => c.column_name)).toContain('shout');
+      await quiet(changed);
       await expectAllEqual(changed);
     } finally {
       await d2.stop();
