@@ -103,6 +103,10 @@ export async function openSession(cfg: ReadModelsConfig, log: ReadModelsLogger):
       }
     const maintainer = new Maintainer(db, cfg.readModelsSchema, replicas, models);
     const created = await maintainer.createReplicas();
+    for (const [name, v] of await maintainer.builtVersions()) {
+      const t = replicas.get(name);
+      if (t && v !== t.schemaVersion) await maintainer.evolveReplica(t);
+    }
     const pos = await maintainer.replicaPosition();
     for (const name of created) {
       if (pos.streamSeq === 0) continue;
@@ -198,6 +202,7 @@ export async function runReadModels(
         batchFacts += open.facts.length;
       }
       if (batch.length && (batchFacts >= cfg.readModelsBatchFacts || got.length < cfg.readModelsBatchFacts)) {
+        await evolveReplicas(s, batch, log);
         await s.maintainer.apply(batch);
         pos = {
           streamSeq: batch[batch.length - 1]!.lastSeq,
@@ -221,6 +226,28 @@ export async function runReadModels(
     await reader?.close();
     await s.close();
   }
+}
+
+/** A fact of a newer source layout (a column added or retyped) first brings its replica table along. */
+async function evolveReplicas(
+  s: ReadModelsSession,
+  batch: SourceTransaction[],
+  log: ReadModelsLogger,
+): Promise<void> {
+  for (const tx of batch)
+    for (const f of tx.facts) {
+      const t = s.replicas.get(f.table);
+      if (!t || f.schemaVersion <= t.schemaVersion) continue;
+      const versions = await s.facts.tableSchema(t.schema, t.table);
+      const next = versions ? replicaTableFrom(t.schema, t.table, versions) : null;
+      if (!next || next.schemaVersion < f.schemaVersion)
+        throw new Error(`schema version ${f.schemaVersion} of ${f.table} is not in the schema registry`);
+      await s.maintainer.evolveReplica(next);
+      log.info(
+        { module: 'read-models', table: f.table, schemaVersion: next.schemaVersion },
+        `replica table ${f.table} follows the source's new layout`,
+      );
+    }
 }
 
 /**

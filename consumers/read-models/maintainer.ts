@@ -132,6 +132,53 @@ export class Maintainer {
     return created;
   }
 
+  /** Schema versions of the replica tables as built in the read database. */
+  async builtVersions(): Promise<Map<string, number>> {
+    const rows = await this.#db.query<{ table_name: string; schema_version: number }>(
+      `SELECT table_name, schema_version FROM ${quoteIdent(BOOKKEEPING_SCHEMA)}.replica_tables`,
+    );
+    return new Map(rows.map((r) => [r.table_name, r.schema_version]));
+  }
+
+  /**
+   * Brings a replica table to a newer layout of its source table: new columns are added (NULL in
+   * rows written before), changed types converted through their text form. Columns dropped at the
+   * source stay, and are NULL in rows written after.
+   */
+  async evolveReplica(next: ReplicaTable): Promise<void> {
+    const name = `${next.schema}.${next.table}`;
+    await this.#db.transaction(async (sql) => {
+      const cols = await sql<{ name: string; type: string }>(
+        `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type FROM pg_attribute a
+         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+        [next.qualified],
+      );
+      const have = new Map(cols.map((c) => [c.name, c.type]));
+      const typeOf = await sql<{ name: string; type: string }>(
+        `SELECT c.name, format_type(c.type::regtype, NULL) AS type
+         FROM jsonb_to_recordset($1::jsonb) AS c(name text, type text)`,
+        [JSON.stringify(next.columns.map((c) => ({ name: c.name, type: c.type })))],
+      );
+      for (const c of next.columns) {
+        const want = typeOf.find((t) => t.name === c.name)!.type;
+        const cur = have.get(c.name);
+        if (cur === undefined)
+          await sql(`ALTER TABLE ${next.qualified} ADD COLUMN ${quoteIdent(c.name)} ${c.type}`);
+        else if (cur !== want)
+          await sql(
+            `ALTER TABLE ${next.qualified} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.type} USING ${quoteIdent(c.name)}::text::${c.type}`,
+          );
+      }
+      await sql(
+        `INSERT INTO ${quoteIdent(BOOKKEEPING_SCHEMA)}.replica_tables VALUES ($1, $2)
+         ON CONFLICT (table_name) DO UPDATE SET schema_version = EXCLUDED.schema_version`,
+        [name, next.schemaVersion],
+      );
+    });
+    // Dropped columns are kept in the table; facts no longer carry them.
+    this.#replicas.set(name, next);
+  }
+
   /** Models whose table is missing or whose SQL changed since it was built. */
   async staleModels(): Promise<ModelRuntime[]> {
     const rows = await this.#db.query<{ name: string; sql_hash: string | null; exists: boolean }>(

@@ -373,4 +373,51 @@ describe('read models', () => {
       await d2.stop();
     }
   });
+
+  it('follows a column added at the source into the replica, and a model using it is built', async () => {
+    const daemon = startDaemon();
+    try {
+      await quiet();
+      await env.sql(`ALTER TABLE customers ADD COLUMN tier text`);
+      await env.sql(
+        `UPDATE customers SET tier = CASE WHEN id % 3 = 0 THEN 'gold' ELSE 'basic' END WHERE id % 2 = 0`,
+      );
+      await quiet();
+      const replica = (
+        await reads.query<{ r: string }>(`SELECT (id, tier)::text AS r FROM public.customers`)
+      ).rows
+        .map((r) => r.r)
+        .sort();
+      const source = (await env.sql<{ r: string }>(`SELECT (id, tier)::text AS r FROM customers`)).rows
+        .map((r) => r.r)
+        .sort();
+      expect(replica).toEqual(source);
+      await expectAllEqual();
+    } finally {
+      await daemon.stop();
+    }
+    const tiers: ShopReadModel = {
+      name: 'customers_by_tier',
+      key: ['tier'],
+      sql: `SELECT coalesce(c.tier, 'none') AS tier, count(*) AS customers FROM customers c GROUP BY 1`,
+    };
+    const d2 = startDaemon([...MODELS, tiers]);
+    try {
+      await env.sql(
+        `UPDATE customers SET tier = 'platinum' WHERE id IN (SELECT id FROM customers ORDER BY id LIMIT 5)`,
+      );
+      await eventually(
+        async () => {
+          const r = await reads.query(`SELECT 1 FROM _sluice.positions WHERE name = 'customers_by_tier'`);
+          if (r.rowCount === 0) throw new Error('not built yet');
+          return true;
+        },
+        { timeout: 60_000, interval: 100, message: 'customers_by_tier built' },
+      );
+      await quiet([...MODELS, tiers]);
+      await expectAllEqual([...MODELS, tiers]);
+    } finally {
+      await d2.stop();
+    }
+  });
 });
