@@ -273,7 +273,12 @@ class OpenTxCheck {
     }
     if (this.#needSeq === undefined) {
       const marker = await this.#facts.commitMarker(tx.txId);
-      if (!marker || marker.lsn !== tx.lsn) return false;
+      if (!marker || marker.lsn !== tx.lsn) {
+        // The deltas stream's age limit removed the marker of a transaction this old: it was
+        // published whole long ago.
+        const first = marker ? null : await this.#facts.deltasFirstLsn();
+        return first !== null && first > tx.lsn;
+      }
       this.#needSeq = null;
       for (let seq = marker.seq - 1; seq >= Math.max(1, marker.seq - marker.events); seq--) {
         const d = await this.#facts.deltaAt(seq);

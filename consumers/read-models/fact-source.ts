@@ -113,6 +113,17 @@ export class FactSource {
     return { lsn: parseLsn(d.lsn), seq: m.seq, events: d.events };
   }
 
+  /** Commit LSN of the oldest message the deltas stream still holds (null when it is empty). */
+  async deltasFirstLsn(): Promise<bigint | null> {
+    const info = await this.#jsm.streams.info(this.streams.deltas);
+    if (info.state.messages === 0) return null;
+    const m = await this.#jsm.streams
+      .getMessage(this.streams.deltas, { seq: info.state.first_seq })
+      .catch(() => null);
+    const v = m ? (m.json() as { data?: { version?: string } }).data?.version : undefined;
+    return v ? parseVersion(v).commitLsn : null;
+  }
+
   /** The delta at `seq` in the deltas stream (null when gone). */
   async deltaAt(seq: number): Promise<DeltaStub | null> {
     const m = await this.#jsm.streams.getMessage(this.streams.deltas, { seq }).catch(() => null);

@@ -60,12 +60,11 @@ export async function collectReadModelsStatus(cfg: ReadModelsConfig): Promise<Re
     for (const r of rows) {
       let count: number | null = null;
       if (r.name !== REPLICA_ROW) {
-        const c = await db.query<{ n: string | null }>(
-          `SELECT CASE WHEN to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL THEN
-             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', $1::text, $2::text), false, true, '')))[1]::text END AS n`,
+        const [t] = await db.query<{ t: string | null }>(
+          `SELECT to_regclass(format('%I.%I', $1::text, $2::text))::text AS t`,
           [cfg.readModelsSchema, r.name],
         );
-        count = c[0]!.n === null ? null : Number(c[0]!.n);
+        if (t?.t) count = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.t}`))[0]!.n);
       }
       const lsn = parseLsn(r.lsn);
       const behind = Number(r.stream_seq) < head.seq;

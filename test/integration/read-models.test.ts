@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/index.js';
 import { startEnv, type RunningConnector, type SluiceEnv } from './env.js';
 import {
@@ -169,14 +169,21 @@ describe('read models', () => {
         for (const row of r.rows) torn.push(`${row.order_id}: total ${row.total}, items ${row.items_total}`);
       }
     })();
-    return {
+    const poller = {
       stop: async () => {
         polling = false;
+        pollers.delete(poller);
         await loop;
         return { polls, torn };
       },
     };
+    pollers.add(poller);
+    return poller;
   }
+  const pollers = new Set<{ stop(): Promise<unknown> }>();
+  afterEach(async () => {
+    for (const p of [...pollers]) await p.stop();
+  });
 
   beforeAll(async () => {
     env = await startEnv();
