@@ -308,7 +308,7 @@ describe('read models', () => {
       for (let k = 0; k < 3; k++) {
         const d = spawnDaemon();
         await eventually(() => /read models running/.test(d.output()), {
-          timeout: 60_000,
+          timeout: 120_000,
           interval: 50,
           message: 'the read-model daemon to start',
         });
