@@ -90,14 +90,19 @@ describe('read models', () => {
   }
 
   /** `sluice read-models run` as a child process (for kill -9), configured through a YAML file. */
-  function spawnDaemon(models: readonly ShopReadModel[] = MODELS): {
-    child: ChildProcess;
-    output: () => string;
-  } {
+  function spawnDaemon(models: readonly ShopReadModel[] = MODELS) {
+    return spawnSluice(['read-models', 'run'], models);
+  }
+
+  /** A `sluice` command in a child process, configured through a YAML file holding `models`. */
+  function spawnSluice(
+    args: string[],
+    models: readonly ShopReadModel[],
+  ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-rm-'));
     const file = join(dir, 'sluice.yaml');
     writeFileSync(file, stringify({ readDatabaseUrl: readsUrl, readModels: models }));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/sluice.ts', 'read-models', 'run'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/sluice.ts', ...args], {
       cwd: ROOT,
       env: { ...process.env, SLUICE_CONFIG: file, SLUICE_NATS_URL: env.nats.url, SLUICE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,7 +110,8 @@ describe('read models', () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    return { child, output: () => out };
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, output: () => out, exited };
   }
 
   /** Waits for a quiet point: the connector confirmed everything, every model reflects the stream's end. */
@@ -226,6 +232,15 @@ describe('read models', () => {
       );
       expect(summary.lagBytes).toBe(0);
       expect(summary.streamSeq).toBe(s.facts.lastSeq);
+      // The same through the command a user runs.
+      const cli = spawnSluice(['read-models', 'status', '--json'], [MODELS[0]!]);
+      expect(await cli.exited).toBe(0);
+      const printed = JSON.parse(cli.output()) as typeof s;
+      expect(printed.models.find((m) => m.name === 'order_summary')).toMatchObject({
+        rows: summary.rows,
+        streamSeq: summary.streamSeq,
+        lagBytes: 0,
+      });
     } finally {
       await daemon.stop();
     }
@@ -293,8 +308,7 @@ describe('read models', () => {
     const child = spawnDaemon([
       { name: 'now_model', key: ['id'], sql: 'SELECT c.id, now() AS at FROM customers c' },
     ]);
-    const code = await new Promise<number | null>((resolve) => child.child.once('exit', resolve));
-    expect(code).toBe(1);
+    expect(await child.exited).toBe(1);
     expect(child.output().trim()).toBe(
       'sluice: read model "now_model": now() is not supported in a read model: it is not deterministic, so the model could not stay equal to the query run on the source. See docs/read-models.md for the supported SQL.',
     );
@@ -314,7 +328,7 @@ describe('read models', () => {
         });
         await faultDelay(300 + Math.floor(rnd() * 1200));
         d.child.kill('SIGKILL');
-        await new Promise((resolve) => d.child.once('exit', resolve));
+        await d.exited;
       }
     } finally {
       await traffic.stop();
