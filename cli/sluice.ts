@@ -18,6 +18,9 @@ commands:
                       [--json] [--timeout SEC] [--chunk-size N] [--limit N]; exit 1 on differences
   setup outbox        install sluice.emit() and sluice.set_context() in the database [--print: SQL only]
   teardown            drop the replication slot and publications [--streams to delete streams]
+  read-models run     keep the SQL read models current in the read database (SLUICE_READ_DATABASE_URL)
+  read-models rebuild <name>    rebuild one read model from the replica, swapped in atomically
+  read-models status [--json]   rows, position and lag of each read model
   demo                run an embedded PostgreSQL, nats-server, the shop and the connector
   consumers run <module…>       run consumer modules (defineConsumer) as a daemon
   consumers list|status [--json] each consumer's position, pending, redeliveries, dead letters
@@ -61,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/consumers.js')).consumersCommand(rest);
     case 'dlq':
       return (await import('./commands/dlq.js')).dlqCommand(rest);
+    case 'read-models':
+      return (await import('./commands/read-models.js')).readModelsCommand(rest);
     case 'demo':
       return (await import('./commands/demo.js')).demoCommand(rest);
     case 'example': {

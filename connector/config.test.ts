@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { SluiceError } from './errors.js';
@@ -54,6 +57,15 @@ describe('config', () => {
     expect(() => loadConfig({ env: { ...base, SLUICE_TABLES: 'nodot' } })).toThrow(
       /^tables\.0 \(SLUICE_TABLES\): expected schema.table/,
     );
+  });
+
+  it('leaves the settings of other components in the same file to their parsers when told', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sluice-cfg-')), 'sluice.yaml');
+    writeFileSync(file, 'slot: s1\nreadDatabaseUrl: postgres://h/reads\nreadModels: []\n');
+    expect(() => loadConfig({ env: base, file })).toThrow(/^unknown setting readDatabaseUrl, readModels\.$/);
+    const c = loadConfig({ env: base, file, ignore: ['readDatabaseUrl', 'readModels'] });
+    expect(c.slot).toBe('s1');
+    expect(c).not.toHaveProperty('readModels');
   });
 
   it('lets env override the file and parses lists', () => {

@@ -371,6 +371,29 @@ export interface ConfigInput {
   env?: Record<string, string | undefined>;
   file?: string;
   overrides?: Record<string, unknown>;
+  /**
+   * Top-level settings of other Sluice components in the same file (the read models'), left to
+   * their own parsers instead of being refused as unknown.
+   */
+  ignore?: readonly string[];
+}
+
+/** Reads a YAML config file into a mapping; a SluiceError names the file when it cannot. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new SluiceError(ErrorCodes.config, `config file ${file} cannot be read.`, {
+      hint: 'Check the path given with --config or SLUICE_CONFIG.',
+      cause,
+    });
+  }
+  const parsed: unknown = parseYaml(text);
+  if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+    throw new SluiceError(ErrorCodes.config, `config file ${file} must hold a YAML mapping.`);
+  }
+  return (parsed ?? {}) as Record<string, unknown>;
 }
 
 /** Loads, merges and validates configuration; throws a SluiceError naming the bad setting and the fix. */
@@ -378,22 +401,8 @@ export function loadConfig(input: ConfigInput = {}): Config {
   const env = input.env ?? process.env;
   let raw: Record<string, unknown> = {};
   const file = input.file ?? env.SLUICE_CONFIG;
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (cause) {
-      throw new SluiceError(ErrorCodes.config, `config file ${file} cannot be read.`, {
-        hint: 'Check the path given with --config or SLUICE_CONFIG.',
-        cause,
-      });
-    }
-    const parsed: unknown = parseYaml(text);
-    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
-      throw new SluiceError(ErrorCodes.config, `config file ${file} must hold a YAML mapping.`);
-    }
-    raw = (parsed ?? {}) as Record<string, unknown>;
-  }
+  if (file) raw = readConfigFile(file);
+  for (const k of input.ignore ?? []) delete raw[k];
   for (const [name, spec] of Object.entries(CONFIG_ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;

@@ -21,3 +21,4 @@ export type { DeadLetter, DeadLetterEntry } from './runtime/dead-letters.js';
 export { isNewer, upsertIfNewer, type Queryable } from './runtime/idempotency.js';
 export { defineProjection, type ProjectionOptions } from './runtime/define-projection.js';
 export type { DeltaEvent, FactEvent, TxMarkerEvent } from '../schemas/events.js';
+export * from './read-models/index.js';

@@ -4,7 +4,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { connectNats, JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
 import { loadRuntimeSettings, type RuntimeSettings } from '../../consumers/runtime/runtime-settings.js';
-import { loadConfig, type Config } from '../../connector/config.js';
+import { loadConfig, readConfigFile, type Config } from '../../connector/config.js';
+import {
+  parseReadModelsConfig,
+  READ_MODEL_SETTINGS,
+  type ReadModelsConfig,
+} from '../../consumers/read-models/config.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -42,7 +47,16 @@ export function parseOptions<T extends OptionsConfig>(
 /** Loads the configuration: defaults < --config file < environment. */
 export function configFrom(values: { config?: string | boolean }): Config {
   const file = typeof values.config === 'string' ? values.config : undefined;
-  return loadConfig(file ? { file } : {});
+  return loadConfig(file ? { file, ignore: READ_MODEL_SETTINGS } : { ignore: READ_MODEL_SETTINGS });
+}
+
+/**
+ * Loads the read models' configuration from the same file and environment: the connector's
+ * settings in the file are left alone, the shared NATS settings are read by both.
+ */
+export function readModelsConfigFrom(values: { config?: string | boolean }): ReadModelsConfig {
+  const file = typeof values.config === 'string' ? values.config : process.env.SLUICE_CONFIG;
+  return parseReadModelsConfig(file ? readConfigFile(file) : {}, process.env);
 }
 
 export function print(line = ''): void {
