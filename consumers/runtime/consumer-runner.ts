@@ -450,25 +450,37 @@ export class ConsumerRunner {
       ? { stream: e.deadLetter.stream, sequence: e.deadLetter.sequence, version: event.value.data.version }
       : { stream: d.stream, sequence: d.seq, version: event.value.data.version };
     const ctx = this.#context(e, attempt, position, event.value.id);
+    const handle = this.def.handle as (ev: unknown, c: ConsumerContext) => Promise<void> | void;
+    if (!(await this.#invoke(e, attempt, () => handle(event.value, ctx)))) return;
+    d.ack();
+    this.metrics.processed++;
+    this.#done(e);
+  }
+
+  /**
+   * Runs a handler with its latency measured, then resolves a redriven dead letter. False (and the
+   * failure handled) when either fails; the caller acknowledges only on true.
+   */
+  async #invoke(e: Entry, attempt: number, run: () => Promise<void> | void): Promise<boolean> {
     const started = performance.now();
     try {
-      await (this.def.handle as (ev: unknown, c: ConsumerContext) => Promise<void> | void)(event.value, ctx);
+      await run();
     } catch (err) {
       this.metrics.observeLatency(performance.now() - started);
-      return this.#failed(e, err, attempt);
+      await this.#failed(e, err, attempt);
+      return false;
     }
     this.metrics.observeLatency(performance.now() - started);
     if (e.deadLetter) {
       try {
         await this.#dlq.resolveRedriven(e.deadLetter);
       } catch (err) {
-        return this.#failed(e, err, attempt);
+        await this.#failed(e, err, attempt);
+        return false;
       }
       this.metrics.redriven++;
     }
-    d.ack();
-    this.metrics.processed++;
-    this.#done(e);
+    return true;
   }
 
   async #executeTransaction(e: Entry): Promise<void> {
@@ -494,22 +506,7 @@ export class ConsumerRunner {
       ? { stream: e.deadLetter.stream, sequence: e.deadLetter.sequence, version: marker.data.version }
       : { stream: d.stream, sequence: d.seq, version: marker.data.version };
     const ctx = { ...this.#context(e, attempt, position, marker.id), transaction: { events, marker } };
-    const started = performance.now();
-    try {
-      await this.def.handleTransaction!(events, ctx);
-    } catch (err) {
-      this.metrics.observeLatency(performance.now() - started);
-      return this.#failed(e, err, attempt);
-    }
-    this.metrics.observeLatency(performance.now() - started);
-    if (e.deadLetter) {
-      try {
-        await this.#dlq.resolveRedriven(e.deadLetter);
-      } catch (err) {
-        return this.#failed(e, err, attempt);
-      }
-      this.metrics.redriven++;
-    }
+    if (!(await this.#invoke(e, attempt, () => this.def.handleTransaction!(events, ctx)))) return;
     for (const m of e.txEvents ?? []) m.ack();
     d.ack();
     this.metrics.processed += events.length;
