@@ -10,6 +10,7 @@ export const EventTypes = {
   fact: 'io.sluice.fact',
   delta: 'io.sluice.delta',
   tx: 'io.sluice.tx',
+  schema: 'io.sluice.schema',
 } as const;
 
 const version = z.string().regex(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
@@ -80,6 +81,49 @@ export const TxMarkerData = z.object({
 });
 export type TxMarkerData = z.infer<typeof TxMarkerData>;
 
+/** A column as a schema event and the registry describe it (see schemas/registry.ts, ColumnShape). */
+export const SchemaColumn = z.object({
+  name: z.string(),
+  type: z.string(),
+  typeOid: z.number().int(),
+  typeMod: z.number().int(),
+  nullable: z.boolean(),
+  hasDefault: z.boolean().optional(),
+  attnum: z.number().int().optional(),
+});
+
+/** One difference from the previous version (see schemas/compatibility.ts). */
+export const SchemaChangeItem = z.object({
+  kind: z.enum(['added', 'dropped', 'renamed', 'retyped', 'nullability', 'key']),
+  column: z.string().optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  breaking: z.boolean(),
+  reason: z.string(),
+});
+
+/**
+ * `data` of a schema event on `<P>.schema.<schema>.<table>` in the deltas stream: the table's shape
+ * took a new schemaVersion at this position (every later event of the table carries it).
+ */
+export const SchemaEventData = z.object({
+  table: z.string(),
+  schemaVersion: z.number().int().positive(),
+  /** The version in effect before this position; null for a table's first version. */
+  previousVersion: z.number().int().positive().nullable(),
+  /** `create`: first version; `alter`: columns changed; `rename`: the table was renamed (from `renamedFrom`). */
+  change: z.enum(['create', 'alter', 'rename']),
+  renamedFrom: z.string().optional(),
+  columns: z.array(SchemaColumn),
+  key: z.array(z.string()),
+  /** Differences from `previousVersion`, each with whether it breaks consumers and why. */
+  changes: z.array(SchemaChangeItem),
+  compatible: z.boolean(),
+  version,
+  tx: TxInfo,
+});
+export type SchemaEventData = z.infer<typeof SchemaEventData>;
+
 /** A CloudEvents 1.0 envelope around `data`. */
 export function cloudEvent<T extends z.ZodTypeAny>(data: T) {
   return z.object({
@@ -101,6 +145,8 @@ export const DeltaEvent = cloudEvent(DeltaData);
 export type DeltaEvent = z.infer<typeof DeltaEvent>;
 export const TxMarkerEvent = cloudEvent(TxMarkerData);
 export type TxMarkerEvent = z.infer<typeof TxMarkerEvent>;
+export const SchemaEvent = cloudEvent(SchemaEventData);
+export type SchemaEvent = z.infer<typeof SchemaEvent>;
 
 /**
  * The `dataref` of an event body, when it is a reference to an event stored whole elsewhere

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { deltaSubject, factSubject, parseSubject, streamNames, txSubject } from './subjects.js';
-import { encodeKey, NO_KEY_TOKEN } from './keys.js';
+import {
+  deltaSubject,
+  factSubject,
+  parseSubject,
+  schemaSubject,
+  streamNames,
+  txSubject,
+} from './subjects.js';
+import { encodeKey, encodeName, NO_KEY_TOKEN } from './keys.js';
 
 describe('subjects', () => {
   it('names streams from the prefix', () => {
@@ -22,5 +29,11 @@ describe('subjects', () => {
     expect(parseSubject('cdc', d)).toMatchObject({ kind: 'delta', table: 'My Table', op: 'truncate' });
     expect(parseSubject('cdc', txSubject('cdc', 991))).toEqual({ kind: 'tx', txid: '991' });
     expect(parseSubject('other', f)).toBeNull();
+    expect(schemaSubject('cdc', 'public', 'a.b')).toBe(`cdc.schema.public.${encodeName('a.b')}`);
+    expect(parseSubject('cdc', schemaSubject('cdc', 'public', 'a.b'))).toEqual({
+      kind: 'schema',
+      schema: 'public',
+      table: 'a.b',
+    });
   });
 });

@@ -58,9 +58,14 @@ export function txSubject(prefix: string, xid: number | string): string {
   return `${prefix}.tx.${xid}`;
 }
 
-/** What a fact or delta subject names. */
+/** `<P>.schema.<schema>.<table>`: a table's schema events (a new schemaVersion), in the deltas stream. */
+export function schemaSubject(prefix: string, schema: string, table: string): string {
+  return `${prefix}.schema.${encodeName(schema)}.${encodeName(table)}`;
+}
+
+/** What a subject of the contract names. */
 export interface ParsedSubject {
-  kind: 'fact' | 'delta' | 'tx';
+  kind: 'fact' | 'delta' | 'tx' | 'schema';
   schema?: string;
   table?: string;
   op?: Op;
@@ -85,6 +90,9 @@ export function parseSubject(prefix: string, subject: string): ParsedSubject | n
     };
   }
   if (t[1] === 'tx' && t.length === 3) return { kind: 'tx', txid: t[2]! };
+  if (t[1] === 'schema' && t.length === 4) {
+    return { kind: 'schema', schema: decodeName(t[2]!), table: decodeName(t[3]!) };
+  }
   return null;
 }
 

@@ -9,7 +9,7 @@ import { ChangeProcessor, referenceBody, type ChangeSink, type FactStore } from 
 import { MemorySchemaRegistry, type Catalog } from './tables.js';
 import { RowCache } from './row-cache.js';
 import { TxTicket, type OutMessage, type SharedStream } from '../sink/jetstream-sink.js';
-import type { PgoutputMessage, Tuple } from '../source/pgoutput.js';
+import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { silentLogger } from '../logger.js';
 import type { Position } from '../../schemas/versions.js';
@@ -80,6 +80,7 @@ function setup(
     stored?: Map<string, string>;
     /** Last stored message per shared-stream subject (domain events). */
     heads?: Map<string, SubjectHead>;
+    registry?: MemorySchemaRegistry;
   } = {},
 ) {
   const sink = new RecordingSink();
@@ -97,7 +98,7 @@ function setup(
     source: 'shop',
     sink,
     catalog,
-    registry: new MemorySchemaRegistry(),
+    registry: opts.registry ?? new MemorySchemaRegistry(),
     facts,
     cache: new RowCache(1000),
     lastFact: opts.lastFact ?? null,
@@ -282,6 +283,51 @@ describe('ChangeProcessor', () => {
       ['cdc.fact.public.docs.1', true, { id: 1, title: 'a', body: 'x' }],
       ['cdc.fact.public.docs.2', false, { id: 2, title: 'a', body: 'x' }],
     ]);
+  });
+
+  it('publishes a schema event where the shape changes, and a replay rebuilds exactly the same events', async () => {
+    const registry = new MemorySchemaRegistry(); // durable across sessions, like the KV bucket
+    const rel1 = relation as RelationMessage;
+    const v2: RelationMessage = {
+      ...rel1,
+      columns: [...rel1.columns, { isKey: false, name: 'extra', typeOid: 23, typeMod: -1 }],
+    };
+    const run = async (lastDelta: Position | null, from: bigint) => {
+      const s = setup({ lastDelta, registry });
+      // Each session resends Relation messages before a relation's first use, whether or not DDL happened.
+      if (from <= 0x100n) await tx(s.p, 0x100n, [relation, ins(['1', 'a', 'x'])]);
+      if (from <= 0x200n) await tx(s.p, 0x200n, [v2, ins(['2', 'b', 'y', '7'])]);
+      await tx(s.p, 0x300n, from <= 0x200n ? [ins(['3', 'c', 'z', '8'])] : [v2, ins(['3', 'c', 'z', '8'])]);
+      return s.sink.deltas;
+    };
+    const first = await run(null, 0n);
+    expect(first.map((m) => [m.subject, body(m).data.version, body(m).data.schemaVersion])).toEqual([
+      ['cdc.schema.public.docs', '0000000000000100-00000000', 1],
+      ['cdc.delta.public.docs.insert.1', '0000000000000100-00000001', 1],
+      ['cdc.tx.256', '0000000000000100-ffffffff', undefined],
+      ['cdc.schema.public.docs', '0000000000000200-00000000', 2],
+      ['cdc.delta.public.docs.insert.2', '0000000000000200-00000001', 2],
+      ['cdc.tx.512', '0000000000000200-ffffffff', undefined],
+      ['cdc.delta.public.docs.insert.3', '0000000000000300-00000000', 2],
+      ['cdc.tx.768', '0000000000000300-ffffffff', undefined],
+    ]);
+    expect(body(first[3]!).data).toMatchObject({
+      change: 'alter',
+      previousVersion: 1,
+      compatible: true,
+      changes: [{ kind: 'added', column: 'extra', breaking: false }],
+    });
+    expect(body(first[0]!).data).toMatchObject({ change: 'create', previousVersion: null, key: ['id'] });
+    // The marker counts row events only.
+    expect(body(first[2]!).data).toMatchObject({ events: 1, tables: { 'public.docs': 1 } });
+    // A crash right after the schema event was stored: the rest, byte for byte.
+    const replay = await run({ commitLsn: 0x200n, commitIdx: 0 }, 0n);
+    expect(replay).toEqual(first.slice(4));
+    // A session that starts at the DDL's transaction, knowing nothing of the old shape in memory.
+    expect(await run({ commitLsn: 0x100n, commitIdx: 0xffffffff }, 0x200n)).toEqual(first.slice(3));
+    // A later session: the Relation message resent without DDL is no change.
+    expect(await run({ commitLsn: 0x200n, commitIdx: 0xffffffff }, 0x300n)).toEqual(first.slice(6));
+    expect(registry.history('public.docs').map((v) => v.version)).toEqual([1, 2]);
   });
 
   it('makes reference bodies that keep the envelope and metadata', () => {

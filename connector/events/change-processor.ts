@@ -17,6 +17,7 @@ import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput
 import { pgTimestampToIso } from '../source/pgoutput.js';
 import { describeRelation, type Catalog, type SchemaRegistry, type TableInfo } from './tables.js';
 import { RowCache, type Row } from './row-cache.js';
+import { schemaEventMessage } from './schema-events.js';
 import { objectFragments, fragmentAt } from './json-fragments.js';
 import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
 import { COMMIT_MARKER_IDX, formatLsn, formatVersion, type Position } from '../../schemas/versions.js';
@@ -301,13 +302,18 @@ export class ChangeProcessor {
   }
 
   async #relation(rel: RelationMessage): Promise<void> {
-    const lsn = this.#tx?.commitLsn ?? 0n;
+    // A new shape takes effect at the index the next event of this transaction would get; the
+    // registry decides (deterministically, also on replay) whether it does, see schemas/registry.ts.
+    const tx = this.#tx;
+    const at = tx ? { commitLsn: tx.commitLsn, commitIdx: tx.idx } : null;
+    const known = this.#tables.get(rel.relationId);
+    const name = `${rel.schema}.${rel.table}`;
     const info = await describeRelation(
       rel,
       this.#o.prefix,
       this.#o.catalog,
       this.#o.registry,
-      lsn,
+      at,
       (column, text, err) => {
         if (this.#warnedBadValue.has(column)) return;
         this.#warnedBadValue.add(column);
@@ -316,9 +322,19 @@ export class ChangeProcessor {
           `a value of ${column} could not be mapped to JSON and is published as PostgreSQL's text; please report the type and value`,
         );
       },
+      known && known.name !== name ? known.name : undefined,
     );
     const before = this.#tables.get(rel.relationId);
     this.#tables.set(rel.relationId, info);
+    if (tx && info.schemaChanged) {
+      // The schema event takes a position of its own in the deltas stream (deterministic: only a
+      // recorded change of shape takes one), before the first change under the new version.
+      const idx = tx.idx++;
+      if (!this.#skip(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: idx })) {
+        const place = { xid: tx.xid, commitLsn: tx.commitLsn, idx, time: tx.time };
+        this.#o.sink.publishDelta(tx.ticket, schemaEventMessage(this.#o.prefix, this.#o.source, info, place));
+      }
+    }
     if (info.keyIdx.length === 0) {
       this.#o.log.warn(
         { table: info.name },

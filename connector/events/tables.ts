@@ -8,19 +8,39 @@ import { createHash } from 'node:crypto';
 import type { RelationMessage } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { columnSchema, mapperFor, type ValueMapper } from './type-mapping.js';
-import { encodeName } from '../../schemas/keys.js';
 import { deltaSubject, factTableSubject } from '../../schemas/subjects.js';
+import {
+  dataschemaUri,
+  resolveVersion,
+  type ColumnShape,
+  type Resolution,
+  type StoredSchemaVersion,
+  type TableShape,
+} from '../../schemas/registry.js';
+import type { Position } from '../../schemas/versions.js';
 
 /** Catalog access the registry needs; implemented over a pg connection in the composition root. */
 export interface Catalog {
   loadTypes(oids: number[]): Promise<Map<number, PgType>>;
-  /** Primary-key columns (else replica-identity index columns) and NOT NULL columns of a relation. */
-  describe(relationId: number): Promise<{ identity: string[]; notNull: Set<string> }>;
+  /**
+   * Primary-key columns (else replica-identity index columns), NOT NULL columns, and per column its
+   * attnum and whether it has a default, as the catalog says now.
+   */
+  describe(relationId: number): Promise<{
+    identity: string[];
+    notNull: Set<string>;
+    attnums?: Map<string, number>;
+    defaults?: Set<string>;
+  }>;
 }
 
-/** Assigns each distinct column layout of a table an increasing integer version. */
+/**
+ * Assigns each distinct column layout of a table an increasing integer version (see
+ * resolveVersion in schemas/registry.ts); `at` is the position of the event the layout would take
+ * effect at, null outside the stream (the snapshotter).
+ */
 export interface SchemaRegistry {
-  resolve(table: string, fingerprint: string, jsonSchema: object, lsn: bigint): Promise<number>;
+  resolve(shape: TableShape, at: Position | null): Promise<Resolution>;
 }
 
 export interface ColumnInfo {
@@ -52,6 +72,12 @@ export interface TableInfo {
   readonly dataschema: string;
   /** JSON Schema of a row of this table. */
   readonly rowSchema: object;
+  /** The registry's record of this version. */
+  readonly schemaEntry: StoredSchemaVersion;
+  /** True when this version takes effect exactly at the position it was described at (a schema event belongs there). */
+  readonly schemaChanged: boolean;
+  /** When `schemaChanged`: the version in effect right before, if any. */
+  readonly schemaPrevious: StoredSchemaVersion | null;
 }
 
 /** Builds TableInfo from a Relation message. */
@@ -60,11 +86,13 @@ export async function describeRelation(
   prefix: string,
   catalog: Catalog,
   registry: SchemaRegistry,
-  lsn: bigint,
+  at: Position | null,
   onBadValue: (column: string, text: string, err: unknown) => void = () => undefined,
+  /** The relation's previous name, when the stream saw it renamed (recorded on a new version). */
+  renamedFrom?: string,
 ): Promise<TableInfo> {
   const types = await catalog.loadTypes([...new Set(rel.columns.map((c) => c.typeOid))]);
-  const { identity, notNull } = await catalog.describe(rel.relationId);
+  const { identity, notNull, attnums, defaults } = await catalog.describe(rel.relationId);
   const columns: ColumnInfo[] = rel.columns.map((c) => {
     const type = types.get(c.typeOid);
     if (!type)
@@ -98,7 +126,30 @@ export async function describeRelation(
     .update(JSON.stringify([rel.columns.map((c) => [c.name, c.typeOid, c.typeMod]), keyIdx]))
     .digest('hex')
     .slice(0, 16);
-  const schemaVersion = await registry.resolve(name, fingerprint, rowSchema, lsn);
+  const shapeColumns: ColumnShape[] = rel.columns.map((c) => {
+    const attnum = attnums?.get(c.name);
+    return {
+      name: c.name,
+      type: `${types.get(c.typeOid)!.schema}.${types.get(c.typeOid)!.name}`,
+      typeOid: c.typeOid,
+      typeMod: c.typeMod,
+      nullable: !notNull.has(c.name),
+      ...(defaults ? { hasDefault: defaults.has(c.name) } : {}),
+      ...(attnum !== undefined ? { attnum } : {}),
+    };
+  });
+  const resolution = await registry.resolve(
+    {
+      table: name,
+      fingerprint,
+      columns: shapeColumns,
+      key: keyIdx.map((i) => rel.columns[i]!.name),
+      schema: rowSchema,
+      ...(renamedFrom ? { renamedFrom } : {}),
+    },
+    at,
+  );
+  const schemaVersion = resolution.entry.version;
   const factPrefix = factTableSubject(prefix, rel.schema, rel.table) + '.';
   const dp = (op: 'insert' | 'update' | 'delete' | 'truncate') =>
     deltaSubject(prefix, rel.schema, rel.table, op, '');
@@ -119,22 +170,25 @@ export async function describeRelation(
       delete: dp('delete'),
       truncate: dp('truncate'),
     },
-    dataschema: `urn:sluice:schema:${encodeName(rel.schema)}.${encodeName(rel.table)}:${schemaVersion}`,
+    dataschema: dataschemaUri(name, schemaVersion),
     rowSchema,
+    schemaEntry: resolution.entry,
+    schemaChanged: resolution.changed,
+    schemaPrevious: resolution.previous,
   };
 }
 
 /** In-memory registry for tests and for `schemaVersion` when no KV store is configured. */
 export class MemorySchemaRegistry implements SchemaRegistry {
-  readonly #tables = new Map<string, { fingerprint: string; version: number }[]>();
-  async resolve(table: string, fingerprint: string): Promise<number> {
-    const versions = this.#tables.get(table) ?? [];
-    const last = versions[versions.length - 1];
-    if (last && last.fingerprint === fingerprint) return last.version;
-    const version = (last?.version ?? 0) + 1;
-    versions.push({ fingerprint, version });
-    this.#tables.set(table, versions);
-    return version;
+  readonly #tables = new Map<string, StoredSchemaVersion[]>();
+  async resolve(shape: TableShape, at: Position | null): Promise<Resolution> {
+    const r = resolveVersion(this.#tables.get(shape.table) ?? [], shape, at);
+    if (r.write) this.#tables.set(shape.table, r.write);
+    return r;
+  }
+  /** Versions recorded for a table, oldest first. */
+  history(table: string): readonly StoredSchemaVersion[] {
+    return this.#tables.get(table) ?? [];
   }
 }
 

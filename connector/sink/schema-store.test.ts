@@ -1,18 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { KV } from '@nats-io/kv';
-import { KvSchemaRegistry, schemaKey } from './schema-store.js';
+import { KvSchemaRegistry } from './schema-store.js';
+import type { TableShape } from '../../schemas/registry.js';
 
-/** The three KV calls the registry makes, over a Map (the registry's own logic is under test). */
-function memoryKv(): KV {
+/** The KV calls the writer makes, over a Map, with a write sneaking in once (compare-and-set). */
+function memoryKv(interfere: () => string | null) {
   const m = new Map<string, { value: string; revision: number }>();
   let rev = 0;
   const entry = (k: string) => {
     const e = m.get(k);
-    return e ? { length: e.value.length, revision: e.revision, json: () => JSON.parse(e.value) } : null;
+    return e ? { length: e.value.length, revision: e.revision, string: () => e.value } : null;
   };
-  return {
+  const kv = {
     get: async (k: string) => entry(k),
     create: async (k: string, v: string) => {
+      const sneak = interfere();
+      if (sneak !== null) m.set(k, { value: sneak, revision: ++rev });
       if (m.has(k)) throw new Error('exists');
       m.set(k, { value: v, revision: ++rev });
       return rev;
@@ -22,26 +25,30 @@ function memoryKv(): KV {
       m.set(k, { value: v, revision: ++rev });
       return rev;
     },
-  } as unknown as KV;
+  };
+  return { kv: kv as unknown as KV, m };
 }
 
-describe('KvSchemaRegistry', () => {
-  it('only ever raises schemaVersion, and a replay finds the version a layout had there', async () => {
-    const r = new KvSchemaRegistry(memoryKv());
-    expect(await r.resolve('public.t', 'A', {}, 100n)).toBe(1);
-    expect(await r.resolve('public.t', 'A', {}, 150n)).toBe(1);
-    expect(await r.resolve('public.t', 'B', {}, 200n)).toBe(2);
-    // back to the first layout (a column added, then dropped): a new, higher version
-    expect(await r.resolve('public.t', 'A', {}, 300n)).toBe(3);
-    // replays after a restart: each position gets the version it had
-    expect(await r.resolve('public.t', 'A', {}, 120n)).toBe(1);
-    expect(await r.resolve('public.t', 'B', {}, 250n)).toBe(2);
-    expect(await r.resolve('public.t', 'A', {}, 310n)).toBe(3);
-    expect(await r.resolve('other.t', 'A', {}, 310n)).toBe(1);
-  });
+const shape = (fingerprint: string): TableShape => ({
+  table: 'public.t',
+  fingerprint,
+  columns: [],
+  key: [],
+  schema: {},
+});
 
-  it('uses KV-safe keys', () => {
-    expect(schemaKey('public.orders')).toBe('public.orders');
-    expect(schemaKey('Odd Schema.Mixed Case')).toMatch(/^=[-_A-Za-z0-9]+\.=[-_A-Za-z0-9]+$/);
+describe('KvSchemaRegistry', () => {
+  it('stores what resolveVersion decides, retrying when another writer got there first', async () => {
+    let calls = 0;
+    const other = JSON.stringify([{ version: 1, fingerprint: 'X', since: '5', position: null, schema: {} }]);
+    const { kv, m } = memoryKv(() => (++calls === 1 ? other : null));
+    const r = new KvSchemaRegistry(kv);
+    const a = await r.resolve(shape('A'), { commitLsn: 10n, commitIdx: 0 });
+    expect(a.entry.version).toBe(2); // the first attempt lost to the other writer's version 1
+    expect(JSON.parse(m.get('public.t')!.value).map((v: { fingerprint: string }) => v.fingerprint)).toEqual([
+      'X',
+      'A',
+    ]);
+    expect((await r.resolve(shape('A'), { commitLsn: 11n, commitIdx: 0 })).changed).toBe(false);
   });
 });

@@ -72,8 +72,8 @@ export function desiredStreams(cfg: Config): {
     deltas: {
       ...common,
       name: names.deltas,
-      description: `Sluice deltas and transaction markers of source ${cfg.source}`,
-      subjects: [`${cfg.prefix}.delta.>`, `${cfg.prefix}.tx.>`],
+      description: `Sluice deltas, transaction markers and schema events of source ${cfg.source}`,
+      subjects: [`${cfg.prefix}.delta.>`, `${cfg.prefix}.tx.>`, `${cfg.prefix}.schema.>`],
       max_age: nanos(cfg.streams.deltasMaxAgeSec * 1000),
       max_bytes: cfg.streams.deltasMaxBytes,
       allow_direct: true,
@@ -107,7 +107,26 @@ export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Log
   for (const desired of [want.facts, want.deltas, want.events, want.dlq]) {
     try {
       const info = await jsm.streams.info(desired.name!);
-      const missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
+      let missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
+      // A deltas stream made before schema events existed: add their subject (an update keeps
+      // every stored message; nothing else about the stream changes).
+      const added = `${cfg.prefix}.schema.>`;
+      if (missing.length === 1 && missing[0] === added) {
+        try {
+          await jsm.streams.update(desired.name!, { subjects: [...info.config.subjects, added] });
+        } catch (cause) {
+          throw new SluiceError(
+            ErrorCodes.streamMismatch,
+            `stream ${desired.name} exists without the subject ${added} and could not be updated: ${(cause as Error).message}.`,
+            {
+              hint: `Add ${added} to the stream's subjects (no other stream may capture it), or choose another prefix.`,
+              cause,
+            },
+          );
+        }
+        log.info({ stream: desired.name, subject: added }, 'added the schema events subject to the stream');
+        missing = [];
+      }
       if (missing.length) {
         throw new SluiceError(
           ErrorCodes.streamMismatch,

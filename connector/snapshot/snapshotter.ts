@@ -284,7 +284,7 @@ export class Snapshotter {
     };
     // The schemaVersion comes from the processor's registry once the table streams; the snapshot
     // needs the same fingerprint, which describeRelation computes identically.
-    return describeRelation(rel, this.#d.cfg.prefix, catalog, this.#registry(), 0n);
+    return describeRelation(rel, this.#d.cfg.prefix, catalog, this.#registry(), null);
   }
 
   #registry() {

@@ -386,7 +386,7 @@ export function pgCatalog(c: pg.Client): Catalog {
     },
     async describe(relationId: number) {
       const r = await c.query(
-        `SELECT a.attname, a.attnotnull,
+        `SELECT a.attname, a.attnotnull, a.attnum, a.atthasdef,
                 EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND a.attnum = ANY(i.indkey)
                           AND i.indisprimary) AS in_pk,
                 EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND a.attnum = ANY(i.indkey)
@@ -395,10 +395,22 @@ export function pgCatalog(c: pg.Client): Catalog {
         [relationId],
       );
       const bool = (v: unknown) => v === true || v === 't';
-      const rows = r.rows as { attname: string; attnotnull: unknown; in_pk: unknown; in_ri: unknown }[];
+      const rows = r.rows as {
+        attname: string;
+        attnotnull: unknown;
+        attnum: unknown;
+        atthasdef: unknown;
+        in_pk: unknown;
+        in_ri: unknown;
+      }[];
       const hasPk = rows.some((x) => bool(x.in_pk));
       const identity = rows.filter((x) => (hasPk ? bool(x.in_pk) : bool(x.in_ri))).map((x) => x.attname); // column order, like the key flags of a Relation message
-      return { identity, notNull: new Set(rows.filter((x) => bool(x.attnotnull)).map((x) => x.attname)) };
+      return {
+        identity,
+        notNull: new Set(rows.filter((x) => bool(x.attnotnull)).map((x) => x.attname)),
+        attnums: new Map(rows.map((x) => [x.attname, Number(x.attnum)] as const)),
+        defaults: new Set(rows.filter((x) => bool(x.atthasdef)).map((x) => x.attname)),
+      };
     },
   };
 }

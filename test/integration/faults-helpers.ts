@@ -342,6 +342,8 @@ export interface StreamsSummary {
   changesByTableOp: Record<string, number>;
   changeDeltas: number;
   txMarkers: number;
+  /** Schema events (`cdc.schema.…`): one per table version taking effect in the stream. */
+  schemaEvents: number;
 }
 
 /**
@@ -366,6 +368,7 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
   const lastDeltaVersion = new Map<string, string>();
   let changeDeltas = 0;
   let txMarkers = 0;
+  let schemaEvents = 0;
   let markerEvents = 0;
   for (const m of deltas) {
     const ev = m.data as { id: string; data: DeltaLike & { events?: number } };
@@ -379,7 +382,9 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
     if (!(v > prev)) note(`deltas seq ${m.seq}: version ${v} not above the previous ${prev} (${m.subject})`);
     prev = v;
     const parts = m.subject.split('.');
-    if (parts[1] === 'tx') {
+    if (parts[1] === 'schema') {
+      schemaEvents++; // a table's new schemaVersion: no row change, not counted by tx markers
+    } else if (parts[1] === 'tx') {
       txMarkers++;
       markerEvents += ev.data.events ?? 0;
     } else {
@@ -416,7 +421,7 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
       note(`fact ${subject} has version ${f.version}, its latest delta ${dv ?? 'none'}`);
   }
   expect(problems, 'stream-level guarantees').toEqual([]);
-  return { deltas, facts, changesByTableOp, changeDeltas, txMarkers };
+  return { deltas, facts, changesByTableOp, changeDeltas, txMarkers, schemaEvents };
 }
 
 /** Shorthand for the final check of a shop fault test: facts equal tables, deltas equal the audit. */

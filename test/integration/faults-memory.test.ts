@@ -47,7 +47,7 @@ describe('faults: memory', () => {
                   `${Math.round((Date.now() - committed) / 1000)} s: ${d.messages} deltas, ${f.subjects} facts`,
                 );
               }
-              if (d.messages < ROWS + 1 || f.subjects < ROWS) {
+              if (d.messages < ROWS + 2 || f.subjects < ROWS) {
                 throw new Error(`${d.messages} deltas, ${f.subjects} fact subjects`);
               }
               return { deltas: d, facts: f };
@@ -70,8 +70,10 @@ describe('faults: memory', () => {
             `after the commit (${Math.round((2 * ROWS) / (streamedMs / 1000))} messages/s); connector RSS idle ` +
             `${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB; progress: ${progress.join('; ')}; ${t}`,
         );
-        // Exactly the rows, once: one delta per row plus the commit marker, one fact subject per row.
-        expect(counts.deltas.messages).toBe(ROWS + 1);
+        // Exactly the rows, once: one delta per row plus the commit marker and the table's first
+        // schema event, one fact subject per row.
+        expect(counts.deltas.messages).toBe(ROWS + 2);
+        expect((await streamInfo(env, 'deltas', 'cdc.schema.>')).matching).toBe(1);
         expect(counts.facts.subjects).toBe(ROWS);
         expect(counts.facts.messages).toBe(ROWS);
         expect((await streamInfo(env, 'deltas', 'cdc.tx.>')).matching).toBe(1);
