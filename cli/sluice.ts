@@ -21,6 +21,9 @@ commands:
   read-models run     keep the SQL read models current in the read database (SLUICE_READ_DATABASE_URL)
   read-models rebuild <name>    rebuild one read model from the replica, swapped in atomically
   read-models status [--json]   rows, position and lag of each read model
+  schemas list|export|codegen|diff
+                      the schema registry: list versions, export JSON Schema (--out DIR),
+                      generate zod + TypeScript types (--out FILE.ts), diff TABLE V1 V2 [--fail-on-breaking]
   demo                run an embedded PostgreSQL, nats-server, the shop and the connector
   consumers run <module…>       run consumer modules (defineConsumer) as a daemon
   consumers list|status [--json] each consumer's position, pending, redeliveries, dead letters
@@ -58,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/verify.js')).verifyCommand(rest);
     case 'setup':
       return (await import('./commands/setup.js')).setupCommand(rest);
+    case 'schemas':
+      return (await import('./commands/schemas.js')).schemasCommand(rest);
     case 'teardown':
       return (await import('./commands/teardown.js')).teardownCommand(rest);
     case 'consumers':

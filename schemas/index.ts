@@ -5,3 +5,6 @@ export * from './events.js';
 export * from './outbox.js';
 export * from './registry.js';
 export * from './compatibility.js';
+export * from './upcasters.js';
+export * from './json-schema-to-zod.js';
+export * from './codegen.js';

@@ -9,6 +9,7 @@ import {
   mapperFor,
   type JsonSchema,
 } from './type-mapping.js';
+import { runtimeBuilder, translateSchema } from '../../schemas/json-schema-to-zod.js';
 
 // Catalog fixtures with the real built-in OIDs; user types get OIDs like a fresh database's.
 const builtin = (oid: number, name: string, category = 'U', delim = ','): PgType => ({
@@ -467,6 +468,28 @@ describe('columnSchema', () => {
     const value: unknown = JSON.parse(mapperFor(type)(pgText));
     expect(violations(columnSchema(type, false), value)).toEqual([]);
     expect(violations(columnSchema(type, true), null)).toEqual([]);
+  });
+
+  // The zod translation (validation setting, codegen) accepts exactly what the JSON Schema does.
+  it.each([...scalarCases, ...arrayCases])('%s conforms to the zod translation', (_label, type, pgText) => {
+    const value: unknown = JSON.parse(mapperFor(type)(pgText));
+    expect(translateSchema(columnSchema(type, false), runtimeBuilder).safeParse(value).error).toBeUndefined();
+    expect(translateSchema(columnSchema(type, true), runtimeBuilder).safeParse(null).success).toBe(true);
+  });
+
+  it.each([
+    ['int8 as a number', int8, 1],
+    ['float8 lower-case nan', float8, 'nan'],
+    ['timestamptz in PostgreSQL text', timestamptz, '2024-01-02 03:04:05+00'],
+    ['timestamptz with milliseconds', timestamptz, '2024-01-02T03:04:05.123Z'],
+    ['timestamp without fraction', timestamp, '2024-01-02 03:04:05'],
+    ['date unpadded', date, '2024-1-2'],
+    ['int4[] with a string', arrayOf(1007, int4), [[1], ['x']]],
+    ['int4 null', int4, null],
+    ['int2 out of range', int2, 40000],
+  ])('the zod translation rejects %s', (_label, type, value) => {
+    expect(translateSchema(columnSchema(type, false), runtimeBuilder).safeParse(value).success).toBe(false);
+    expect(violations(columnSchema(type, false), value)).not.toEqual([]);
   });
 
   it('the checker itself rejects mismatches', () => {
