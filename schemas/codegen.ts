@@ -5,11 +5,12 @@
  * by `dataschema`. The module imports only `zod` (v4) and compiles under `tsc --strict`.
  *
  * Each schema is exact for its version: `dataschema` and `data.schemaVersion` are literals, the row
- * has every column of that version and no other (as the registry's JSON Schema says), `changes`
- * may hold any subset of the columns. Events that are references to a large body (`dataref`) have
+ * has the columns of that version and no other, its key columns always and the others unless their
+ * value is unknown (as the registry's JSON Schema says: docs/events.md, "Values Sluice does not
+ * know"), and `changes` may hold any subset of the columns. Events that are references to a large body (`dataref`) have
  * `row: null` / `changes: {}` and pass too.
  */
-import { codeBuilder, rowProperties, translateSchema } from './json-schema-to-zod.js';
+import { codeBuilder, requiredColumns, rowProperties, translateSchema } from './json-schema-to-zod.js';
 import { dataschemaUri, keyOf, type StoredSchemaVersion } from './registry.js';
 
 /** PascalCase identifier for a "schema.table" name (`public.order_items` → `PublicOrderItems`). */
@@ -57,13 +58,14 @@ export function generateModule(tables: ReadonlyMap<string, readonly StoredSchema
       const cols = props.map(([name, s]) => [JSON.stringify(name), translateSchema(s, codeBuilder)] as const);
       const key = keyOf(v);
       const colOf = new Map(cols);
+      const required = requiredColumns(v.schema);
       const uri = JSON.stringify(dataschemaUri(table, v.version));
       const n = v.version;
       const row = `${base}RowV${n}`;
       out.push(`
 /** A row of ${table}, schemaVersion ${n}. */
 export const ${row} = z.strictObject({
-${cols.map(([k, c]) => `  ${k}: ${c},`).join('\n')}
+${cols.map(([k, c]) => `  ${k}: ${c}${required.has(JSON.parse(k) as string) ? '' : '.optional()'},`).join('\n')}
 });
 export type ${row} = z.infer<typeof ${row}>;
 

@@ -85,6 +85,35 @@ describe('diffVersions', () => {
     ]);
   });
 
+  // Versions recorded while the stream lagged behind later DDL have no attnums: by position.
+  const bare = (cs: ColumnShape[]) => cs.map(({ attnum: _, ...c }) => c);
+  const amount = col('amount', 'int4', 3);
+  it.each([
+    ['a rename between surviving columns', [id, col('remark', 'text', 9), amount], [['renamed', 'remark']]],
+    ['a drop in the middle', [id, amount], [['dropped', 'note']]],
+    ['an add at the end', [id, note, amount, col('x', 'text', 9)], [['added', 'x']]],
+    ['a rename at the end (same type)', [id, note, col('total', 'int4', 9)], [['renamed', 'total']]],
+    [
+      'a drop and an add at the end (another type)',
+      [id, note, col('total', 'text', 9)],
+      [
+        ['dropped', 'amount'],
+        ['added', 'total'],
+      ],
+    ],
+    [
+      'a rename and an add',
+      [id, col('remark', 'text', 9), amount, col('x', 'int4', 10)],
+      [
+        ['renamed', 'remark'],
+        ['added', 'x'],
+      ],
+    ],
+  ])('without attnums: %s', (_label, columns, expected) => {
+    const d = diffVersions(version(1, bare([id, note, amount])), version(2, bare(columns)));
+    expect(d.changes.map((c) => [c.kind, c.column])).toEqual(expected);
+  });
+
   it('a changed key is breaking', () => {
     const d = diffVersions(v1, version(2, [id, note], ['id', 'note']));
     expect(d.changes.map((c) => c.kind)).toEqual(['key']);

@@ -68,36 +68,59 @@ function sameType(a: ColumnShape, b: ColumnShape): boolean {
 }
 
 /**
- * What changed from version `a` to version `b` of one table. A column whose `attnum` is the same
- * under another name was renamed; without attnums (entries recorded before they were kept) a rename
- * shows as a drop and an add, both breaking anyway.
+ * What changed from version `a` to version `b` of one table. Columns are matched by `attnum` when
+ * both versions have them, else by name and position (see below); a matched column under another
+ * name was renamed.
  */
 export function diffVersions(a: StoredSchemaVersion, b: StoredSchemaVersion): SchemaDiff {
   const before = columnsOf(a);
   const after = columnsOf(b);
   const changes: SchemaChange[] = [];
   const matched = new Map<ColumnShape, ColumnShape>(); // after → before
-  const byName = new Map(before.map((c) => [c.name, c]));
-  const byAttnum = new Map(before.filter((c) => c.attnum !== undefined).map((c) => [c.attnum!, c]));
-  const afterNames = new Set(after.map((c) => c.name));
-  for (const c of after) {
-    const same = byName.get(c.name);
-    if (same && (same.attnum === undefined || c.attnum === undefined || same.attnum === c.attnum)) {
-      matched.set(c, same);
-      continue;
+  const renamed = new Set<ColumnShape>();
+  const match = (c: ColumnShape, old: ColumnShape) => {
+    matched.set(c, old);
+    if (old.name !== c.name) renamed.add(c);
+  };
+  if ([...before, ...after].every((c) => c.attnum !== undefined)) {
+    // Both versions were recorded while the catalog matched them: attnums identify columns.
+    const byAttnum = new Map(before.map((c) => [c.attnum!, c]));
+    for (const c of after) {
+      const old = byAttnum.get(c.attnum!);
+      if (old) match(c, old);
     }
-    const old = c.attnum !== undefined ? byAttnum.get(c.attnum) : undefined;
-    if (old && !afterNames.has(old.name)) {
-      matched.set(c, old);
-      changes.push({
-        kind: 'renamed',
-        column: c.name,
-        from: old.name,
-        to: c.name,
-        breaking: true,
-        reason: `column ${old.name} was renamed to ${c.name}: readers of "${old.name}" get nothing from new events`,
-      });
+  } else {
+    // By position: columns keep their order, a drop removes one, ADD COLUMN appends at the end. A
+    // new name between two surviving columns is a rename of the old column that was there; at the
+    // end, an unmatched old and new column of the same type count as a rename too (a drop and an
+    // add of the last column with no write in between look the same, and are breaking as well).
+    const oldIdx = new Map(before.map((c, i) => [c.name, i]));
+    const anchors = after
+      .map((c, j) => [oldIdx.get(c.name), j] as const)
+      .filter((p): p is readonly [number, number] => p[0] !== undefined);
+    for (const [i, j] of anchors) match(after[j]!, before[i]!);
+    let prevOld = -1;
+    let prevNew = -1;
+    for (const [i, j] of [...anchors, [before.length, after.length] as const]) {
+      const og = before.slice(prevOld + 1, i);
+      const ng = after.slice(prevNew + 1, j);
+      const trailing = i === before.length;
+      const pairs = og.length === ng.length && (!trailing || og.every((o, k) => sameType(o, ng[k]!)));
+      if (pairs) og.forEach((o, k) => match(ng[k]!, o));
+      prevOld = i;
+      prevNew = j;
     }
+  }
+  for (const c of renamed) {
+    const old = matched.get(c)!;
+    changes.push({
+      kind: 'renamed',
+      column: c.name,
+      from: old.name,
+      to: c.name,
+      breaking: true,
+      reason: `column ${old.name} was renamed to ${c.name}: readers of "${old.name}" get nothing from new events`,
+    });
   }
   const used = new Set(matched.values());
   for (const c of before) {

@@ -111,9 +111,19 @@ export function rowProperties(rowSchema: Json): [string, Json][] {
   return Object.entries((rowSchema.properties ?? {}) as Record<string, Json>);
 }
 
-/** The zod schema of a row (every column present, no others), built at run time. */
+/** Columns a row must have (the schema's `required`; every column when it has none). */
+export function requiredColumns(rowSchema: Json): Set<string> {
+  const r = rowSchema.required as string[] | undefined;
+  return new Set(r ?? rowProperties(rowSchema).map(([n]) => n));
+}
+
+/** The zod schema of a row (its columns and no others; `required` ones present), built at run time. */
 export function rowZod(rowSchema: Json): z.ZodType {
   const shape: Record<string, z.ZodType> = {};
-  for (const [name, s] of rowProperties(rowSchema)) shape[name] = translateSchema(s, runtimeBuilder);
+  const required = requiredColumns(rowSchema);
+  for (const [name, s] of rowProperties(rowSchema)) {
+    const t = translateSchema(s, runtimeBuilder);
+    shape[name] = required.has(name) ? t : t.optional();
+  }
   return z.strictObject(shape);
 }

@@ -138,6 +138,8 @@ export interface Resolution {
   readonly write: StoredSchemaVersion[] | null;
   /** When `changed`: the version in effect right before this position (null: none). */
   readonly previous: StoredSchemaVersion | null;
+  /** Every version of the table after this resolution (`write` when there is one). */
+  readonly history: readonly StoredSchemaVersion[];
 }
 
 /**
@@ -175,12 +177,13 @@ export function resolveVersion(
       ...(shape.renamedFrom ? { renamedFrom: shape.renamedFrom } : {}),
       schema: shape.schema,
     };
-    return { entry, changed: position !== null, write: [...history, entry], previous };
+    const write = [...history, entry];
+    return { entry, changed: position !== null, write, previous, history: write };
   };
   if (at === null) {
     // The snapshotter asks for the current layout.
     if (last && last.fingerprint === shape.fingerprint)
-      return { entry: last, changed: false, write: null, previous: null };
+      return { entry: last, changed: false, write: null, previous: null, history };
     return fresh(null);
   }
   const current = versionAt(history, at);
@@ -188,7 +191,7 @@ export function resolveVersion(
     // Entries from before schema events (no `position`) never had an event: none on replay either,
     // or the replayed events' indexes would shift.
     const changed = typeof current.position === 'string' && comparePositions(positionOf(current)!, at) === 0;
-    return { entry: current, changed, write: null, previous: changed ? previous : null };
+    return { entry: current, changed, write: null, previous: changed ? previous : null, history };
   }
   // Recorded by the snapshotter only: the stream claims it here.
   if (last && positionOf(last) === null && last.fingerprint === shape.fingerprint) {
@@ -196,12 +199,15 @@ export function resolveVersion(
       ...last,
       since: at.commitLsn.toString(),
       position: formatVersion(at.commitLsn, at.commitIdx),
+      // The snapshotter may have met a renamed table under its new name first.
+      ...(shape.renamedFrom && !last.renamedFrom ? { renamedFrom: shape.renamedFrom } : {}),
     };
-    return { entry: claimed, changed: true, write: [...history.slice(0, -1), claimed], previous };
+    const write = [...history.slice(0, -1), claimed];
+    return { entry: claimed, changed: true, write, previous, history: write };
   }
   // A replay reaching further back than anything recorded: the first layout, no event.
   if (!current && history[0]?.fingerprint === shape.fingerprint)
-    return { entry: history[0], changed: false, write: null, previous: null };
+    return { entry: history[0], changed: false, write: null, previous: null, history };
   return fresh(at);
 }
 

@@ -330,6 +330,27 @@ describe('ChangeProcessor', () => {
     expect(registry.history('public.docs').map((v) => v.version)).toEqual([1, 2]);
   });
 
+  it('after a column changes type, its value from the old type is unknown (cache and facts stream)', async () => {
+    const rel1 = relation as RelationMessage;
+    // title: text → int4 (ALTER COLUMN title TYPE int USING length(title))
+    const retyped: RelationMessage = {
+      ...rel1,
+      columns: rel1.columns.map((c) => (c.name === 'title' ? { ...c, typeOid: 23 } : c)),
+    };
+    const registry = new MemorySchemaRegistry();
+    const first = setup({ registry });
+    await tx(first.p, 0x100n, [relation, ins(['1', 'abc', 'x'])]);
+    await tx(first.p, 0x200n, [retyped, del('1')]);
+    expect(body(first.sink.facts[1]!).data).toMatchObject({ schemaVersion: 2, row: { id: 1, body: 'x' } });
+    expect(body(first.sink.deltas.at(-2)!).data.changes).toEqual({ id: { old: 1 }, body: { old: 'x' } });
+    // The same from the facts stream after a restart (the fact was stored under version 1).
+    const stored = new Map([['cdc.fact.public.docs.1', first.sink.facts[0]!.body]]);
+    const again = setup({ registry, stored, lastFact: { commitLsn: 0x100n, commitIdx: 1 } });
+    await tx(again.p, 0x200n, [retyped, del('1')]);
+    expect(again.fetched).toEqual(['cdc.fact.public.docs.1']);
+    expect(body(again.sink.facts[0]!).data).toMatchObject({ schemaVersion: 2, row: { id: 1, body: 'x' } });
+  });
+
   it('makes reference bodies that keep the envelope and metadata', () => {
     const full = JSON.stringify({
       specversion: '1.0',

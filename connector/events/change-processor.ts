@@ -497,14 +497,18 @@ export class ChangeProcessor {
 
   /**
    * The cached row of an entity in the table's current column order. A row cached under another
-   * layout (DDL since) is re-read by column name; a column it lacks is unknown (undefined).
+   * layout (DDL since) is re-read by column name; a column it lacks, or whose type changed (its
+   * value's JSON form is the old type's), is unknown (undefined).
    */
   #cached(t: TableInfo, subject: string): Row | undefined {
     const e = this.#o.cache.get(subject);
     if (e === undefined) return undefined;
     if (e.columns === t.columns) return e.values;
-    const byName = new Map(e.columns.map((c, i) => [c.name, e.values[i]] as const));
-    return t.columns.map((c) => byName.get(c.name)) as string[];
+    const byName = new Map(e.columns.map((c, i) => [c.name, i] as const));
+    return t.columns.map((c) => {
+      const i = byName.get(c.name);
+      return i !== undefined && e.columns[i]!.typeOid === c.typeOid ? e.values[i] : undefined;
+    }) as string[];
   }
 
   /** Recovers a row (fragments in column order) from a stored fact; null when deleted or absent. */
@@ -517,8 +521,14 @@ export class ChangeProcessor {
     const rowText = members.get('row');
     if (!rowText || rowText === 'null') return null;
     const row = objectFragments(rowText);
-    // A column added since that fact has no stored value: unknown, not null.
-    return t.columns.map((c) => row.get(c.name)) as string[];
+    // A column added since that fact has no stored value: unknown, not null. So is one retyped
+    // since (its stored value has the old type's JSON form).
+    const v = Number(members.get('schemaVersion'));
+    const then = v === t.schemaVersion ? undefined : t.schemaHistory.find((h) => h.version === v)?.columns;
+    return t.columns.map((c) => {
+      if (then && then.find((o) => o.name === c.name)?.typeOid !== c.typeOid) return undefined;
+      return row.get(c.name);
+    }) as string[];
   }
 
   #pos(tx: OpenTx, ahead: number): Position {

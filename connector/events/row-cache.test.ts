@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RowCache, type CachedRow } from './row-cache.js';
 
-const columns = [{ name: 'v' }];
+const columns = [{ name: 'v', typeOid: 25 }];
 const row = (v: string): CachedRow => ({ columns, values: [v] });
 
 describe('RowCache', () => {

@@ -14,7 +14,7 @@ export type Row = readonly (string | undefined)[];
  * differ, and the row is then re-read by column name (see ChangeProcessor).
  */
 export interface CachedRow {
-  readonly columns: readonly { readonly name: string }[];
+  readonly columns: readonly { readonly name: string; readonly typeOid: number }[];
   readonly values: Row;
 }
 

@@ -24,12 +24,13 @@ export interface Catalog {
   loadTypes(oids: number[]): Promise<Map<number, PgType>>;
   /**
    * Primary-key columns (else replica-identity index columns), NOT NULL columns, and per column its
-   * attnum and whether it has a default, as the catalog says now.
+   * attnum and type (published columns, in attnum order) and whether it has a default, as the
+   * catalog says now — which may already be past the Relation message being described.
    */
   describe(relationId: number): Promise<{
     identity: string[];
     notNull: Set<string>;
-    attnums?: Map<string, number>;
+    attributes?: { name: string; attnum: number; typeOid: number }[];
     defaults?: Set<string>;
   }>;
 }
@@ -78,6 +79,8 @@ export interface TableInfo {
   readonly schemaChanged: boolean;
   /** When `schemaChanged`: the version in effect right before, if any. */
   readonly schemaPrevious: StoredSchemaVersion | null;
+  /** Every recorded version of the table (to read facts stored under older versions). */
+  readonly schemaHistory: readonly StoredSchemaVersion[];
 }
 
 /** Builds TableInfo from a Relation message. */
@@ -92,7 +95,13 @@ export async function describeRelation(
   renamedFrom?: string,
 ): Promise<TableInfo> {
   const types = await catalog.loadTypes([...new Set(rel.columns.map((c) => c.typeOid))]);
-  const { identity, notNull, attnums, defaults } = await catalog.describe(rel.relationId);
+  const { identity, notNull, attributes, defaults } = await catalog.describe(rel.relationId);
+  // Attnums tell a renamed column from a dropped and added one, but only when the catalog still
+  // has exactly the columns of this Relation message (the stream may lag behind later DDL).
+  const inSync =
+    attributes !== undefined &&
+    attributes.length === rel.columns.length &&
+    attributes.every((a, i) => a.name === rel.columns[i]!.name && a.typeOid === rel.columns[i]!.typeOid);
   const columns: ColumnInfo[] = rel.columns.map((c) => {
     const type = types.get(c.typeOid);
     if (!type)
@@ -118,7 +127,9 @@ export async function describeRelation(
     title: name,
     type: 'object',
     properties,
-    required: rel.columns.map((c) => c.name),
+    // Key columns are always present; any other column is left out of a row when its value is
+    // unknown (docs/events.md, "Values Sluice does not know"), never set to a made-up null.
+    required: keyIdx.map((i) => rel.columns[i]!.name),
     additionalProperties: false,
     'x-key': keyIdx.map((i) => rel.columns[i]!.name),
   };
@@ -127,7 +138,7 @@ export async function describeRelation(
     .digest('hex')
     .slice(0, 16);
   const shapeColumns: ColumnShape[] = rel.columns.map((c) => {
-    const attnum = attnums?.get(c.name);
+    const attnum = inSync ? attributes.find((a) => a.name === c.name)?.attnum : undefined;
     return {
       name: c.name,
       type: `${types.get(c.typeOid)!.schema}.${types.get(c.typeOid)!.name}`,
@@ -175,6 +186,7 @@ export async function describeRelation(
     schemaEntry: resolution.entry,
     schemaChanged: resolution.changed,
     schemaPrevious: resolution.previous,
+    schemaHistory: resolution.history,
   };
 }
 

@@ -386,7 +386,7 @@ export function pgCatalog(c: pg.Client): Catalog {
     },
     async describe(relationId: number) {
       const r = await c.query(
-        `SELECT a.attname, a.attnotnull, a.attnum, a.atthasdef,
+        `SELECT a.attname, a.attnotnull, a.attnum, a.atthasdef, a.atttypid::int8 AS typ, a.attgenerated <> '' AS generated,
                 EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND a.attnum = ANY(i.indkey)
                           AND i.indisprimary) AS in_pk,
                 EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND a.attnum = ANY(i.indkey)
@@ -400,6 +400,8 @@ export function pgCatalog(c: pg.Client): Catalog {
         attnotnull: unknown;
         attnum: unknown;
         atthasdef: unknown;
+        typ: unknown;
+        generated: unknown;
         in_pk: unknown;
         in_ri: unknown;
       }[];
@@ -408,7 +410,10 @@ export function pgCatalog(c: pg.Client): Catalog {
       return {
         identity,
         notNull: new Set(rows.filter((x) => bool(x.attnotnull)).map((x) => x.attname)),
-        attnums: new Map(rows.map((x) => [x.attname, Number(x.attnum)] as const)),
+        // What pgoutput publishes (no generated columns), in attnum order like a Relation message.
+        attributes: rows
+          .filter((x) => !bool(x.generated))
+          .map((x) => ({ name: x.attname, attnum: Number(x.attnum), typeOid: Number(x.typ) })),
         defaults: new Set(rows.filter((x) => bool(x.atthasdef)).map((x) => x.attname)),
       };
     },
