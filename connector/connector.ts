@@ -47,6 +47,7 @@ import {
   JS_API_TIMEOUT_MS,
 } from './sink/streams.js';
 import { KvSchemaRegistry, openSchemaBucket } from './sink/schema-store.js';
+import { EventValidator } from './events/event-validator.js';
 import { LargeEventStore } from './sink/large-events.js';
 import { FactReader } from './sink/fact-reader.js';
 import { streamNames } from '../schemas/subjects.js';
@@ -279,12 +280,14 @@ export class Connector {
     });
     this.#failSession = (e) => failed!(e);
     const snapshotter = this.#snapshotter!;
+    const validator = cfg.validateEvents === 'off' ? null : new EventValidator(cfg.validateEvents, this.#log);
+    const registry = new KvSchemaRegistry(kv);
     const processor = new ChangeProcessor({
       prefix: cfg.prefix,
       source: cfg.source!,
-      sink,
+      sink: validator ? validator.sink(sink) : sink,
       catalog: pgCatalog(sql),
-      registry: new KvSchemaRegistry(kv),
+      registry: validator ? validator.registry(registry) : registry,
       facts: {
         lastFact: async (subject) => {
           const text = reader ? await reader.get(subject) : await lastFact(jsm, names.facts, subject);

@@ -261,6 +261,15 @@ describe('ChangeProcessor', () => {
     expect(fetched.sort()).toEqual(['cdc.fact.public.docs.1', 'cdc.fact.public.docs.2']);
   });
 
+  it('a delete of a row never seen leaves its unknown columns out (the key tuple sends them as NULL)', async () => {
+    const { p, sink } = setup();
+    await p.handle(relation);
+    await tx(p, 0x100n, [del('9')]);
+    expect(body(sink.deltas[0]!).data.changes).toEqual({ id: { old: 9 } });
+    expect(body(sink.facts[0]!).data).toMatchObject({ deleted: true, row: { id: 9 } });
+    expect(Object.keys(body(sink.facts[0]!).data.row as object)).toEqual(['id']);
+  });
+
   it('turns a key change into a delete and an insert', async () => {
     const { p, sink } = setup();
     await p.handle(relation);

@@ -384,7 +384,15 @@ export class ChangeProcessor {
       c = { kind: 'update', t, newRow, oldRow, oldKey };
     } else {
       const oldRow = msg.oldTuple ? (this.#mapTuple(t, msg.oldTuple) as string[]) : null;
-      const keyRow = oldRow ?? this.#mapTuple(t, msg.keyTuple!);
+      // A key tuple carries only the key columns; the others are sent as NULL but are unknown.
+      let keyRow: (string | undefined)[] | null = oldRow;
+      if (!keyRow) {
+        const k = this.#mapTuple(t, msg.keyTuple!);
+        keyRow = this.#keyOnly(
+          t,
+          t.keyIdx.map((i) => k[i]!),
+        );
+      }
       c = { kind: 'delete', t, oldRow, keyRow };
     }
     const wait = this.#o.sink.capacity();

@@ -90,7 +90,7 @@ export async function describeTable(
     })),
   };
   const catalog = pgCatalog(sql);
-  const info = await describeRelation(rel, prefix, catalog, new MemorySchemaRegistry(), 0n);
+  const info = await describeRelation(rel, prefix, catalog, new MemorySchemaRegistry(), null);
   if (info.keyIdx.length === 0) return null;
   const types = await catalog.loadTypes(info.keyIdx.map((i) => info.columns[i]!.typeOid));
   const keyColumns = info.keyIdx.map((i) => {

@@ -74,6 +74,9 @@ export async function startEnv(opts: { pgVersion?: 15 | 17; natsArgs?: string[] 
     SLUICE_NATS_URL: nats.url,
     SLUICE_HTTP_PORT: '0',
     SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG ?? 'warn',
+    // Every event the connector publishes in a test is checked against the contract; a mismatch
+    // ends the session (and the test sees the connector fail).
+    SLUICE_VALIDATE_EVENTS: process.env.SLUICE_VALIDATE_EVENTS ?? 'fail',
   };
   const running: RunningConnector[] = [];
   const children: ChildConnector[] = [];
