@@ -98,6 +98,20 @@ describe('resolveVersion', () => {
     expect(r.resolve('B', pos(700, 0))).toEqual({ v: 2, changed: true, previous: 1 });
   });
 
+  it('the snapshotter ahead of the stream: several recorded versions, each claimed in turn', () => {
+    const r = registry();
+    expect(r.resolve('A', null).v).toBe(1); // snapshot of the table
+    expect(r.resolve('B', null).v).toBe(2); // DDL, then a snapshot again before the stream got there
+    expect(r.resolve('A', pos(100, 0))).toEqual({ v: 1, changed: true, previous: null });
+    expect(r.resolve('A', pos(150, 0)).changed).toBe(false);
+    expect(r.resolve('B', pos(200, 0))).toEqual({ v: 2, changed: true, previous: 1 });
+    expect(r.resolve('A', pos(100, 0))).toEqual({ v: 1, changed: true, previous: null }); // replay
+    expect(r.history.map((v) => v.position)).toEqual([
+      '0000000000000064-00000000',
+      '00000000000000c8-00000000',
+    ]);
+  });
+
   it('reads entries written before positions were kept, and never announces them', () => {
     const legacy: StoredSchemaVersion[] = [
       { version: 1, fingerprint: 'A', since: '0', schema: { properties: { id: { type: 'integer' } } } },

@@ -193,20 +193,28 @@ export function resolveVersion(
     const changed = typeof current.position === 'string' && comparePositions(positionOf(current)!, at) === 0;
     return { entry: current, changed, write: null, previous: changed ? previous : null, history };
   }
-  // Recorded by the snapshotter only: the stream claims it here.
-  if (last && positionOf(last) === null && last.fingerprint === shape.fingerprint) {
+  // Recorded by the snapshotter only (it reads the catalog, which may be ahead of the stream, so
+  // there may be several): the stream claims the first matching one after the version in effect.
+  const pending = history.findIndex(
+    (v) =>
+      positionOf(v) === null &&
+      v.fingerprint === shape.fingerprint &&
+      (!current || v.version > current.version),
+  );
+  if (pending >= 0) {
+    const v = history[pending]!;
     const claimed: StoredSchemaVersion = {
-      ...last,
+      ...v,
       since: at.commitLsn.toString(),
       position: formatVersion(at.commitLsn, at.commitIdx),
       // The snapshotter may have met a renamed table under its new name first.
-      ...(shape.renamedFrom && !last.renamedFrom ? { renamedFrom: shape.renamedFrom } : {}),
+      ...(shape.renamedFrom && !v.renamedFrom ? { renamedFrom: shape.renamedFrom } : {}),
     };
-    const write = [...history.slice(0, -1), claimed];
+    const write = history.map((h, i) => (i === pending ? claimed : h));
     return { entry: claimed, changed: true, write, previous, history: write };
   }
   // A replay reaching further back than anything recorded: the first layout, no event.
-  if (!current && history[0]?.fingerprint === shape.fingerprint)
+  if (!current && history[0]?.fingerprint === shape.fingerprint && positionOf(history[0]) !== null)
     return { entry: history[0], changed: false, write: null, previous: null, history };
   return fresh(at);
 }
