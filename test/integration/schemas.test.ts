@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { Kvm } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, type StreamMessage } from '../harness/index.js';
 import { startEnv, waitForDeltas, type SluiceEnv } from './env.js';
@@ -92,10 +93,18 @@ async function alter(sql: string): Promise<bigint> {
 
 describe('versioned schemas', () => {
   it('records each DDL at its exact position, validates every event by its version, diffs, exports, generates code and upcasts', async () => {
+    // A deltas stream made by a Sluice from before schema events: the connector adds their subject.
+    const jsm = await jetstreamManager(env.nc);
+    await jsm.streams.add({ name: 'CDC_DELTAS', subjects: ['cdc.delta.>', 'cdc.tx.>'], allow_direct: true });
     const c = env.startConnector({ SLUICE_TABLE_REFRESH_SEC: '1' });
     await eventually(
       () => c.connector.status.state === 'streaming' || Promise.reject(new Error('not streaming')),
     );
+    expect((await jsm.streams.info('CDC_DELTAS')).config.subjects).toEqual([
+      'cdc.delta.>',
+      'cdc.tx.>',
+      'cdc.schema.>',
+    ]);
     await env.sql(`INSERT INTO scratch VALUES (1)`);
 
     // Light writes at an application's pace: one order and one other row per transaction, and
