@@ -51,7 +51,12 @@ describe('replica tables', () => {
   it('takes the newest layout and the key from the registry', () => {
     const t = replicaTableFrom('public', 'order_items', [
       { ...ORDER_ITEMS[0]!, schema: { ...ORDER_ITEMS[0]!.schema, required: ['order_id'] } },
-      { ...ORDER_ITEMS[0]!, version: 2 },
+      // As the registry writes it: `required` names the key columns only.
+      {
+        ...ORDER_ITEMS[0]!,
+        version: 2,
+        schema: { ...ORDER_ITEMS[0]!.schema, required: ['order_id', 'line_no'] },
+      },
     ])!;
     expect(t.schemaVersion).toBe(2);
     expect(t.columns.map((c) => `${c.name} ${c.type}`)).toEqual([

@@ -58,7 +58,9 @@ export function replicaTableFrom(
   const key = latest.schema['x-key'] ?? [];
   if (key.length === 0) return null;
   const props = latest.schema.properties ?? {};
-  const order = latest.schema.required ?? Object.keys(props);
+  // Every column, in column order: `required` lists only the key columns (a value Sluice does not
+  // know is left out of a row, see docs/schemas.md).
+  const order = Object.keys(props);
   const columns = order.map((name): ReplicaColumn => {
     const p = props[name] ?? {};
     return { name, ...columnType(p['x-pg-type'] ?? 'pg_catalog.text', p.description) };
