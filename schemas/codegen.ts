@@ -31,6 +31,8 @@ const TxInfo = z.object({
   seq: z.number().int().nonnegative(),
 });
 const DataRef = z.object({ store: z.string(), name: z.string(), bytes: z.number().int().positive() });
+/** Application context of the source transaction (its sluice.context message), when it set one. */
+const EventContext = z.record(z.string(), z.unknown());
 const envelope = {
   specversion: z.literal('1.0'),
   id: z.string().min(1),
@@ -89,6 +91,7 @@ export const ${base}FactV${n} = z.object({
     schemaVersion: z.literal(${n}),
     tx: TxInfo.nullable(),
     dataref: DataRef.optional(),
+    context: EventContext.optional(),
   }),
 });
 export type ${base}FactV${n} = z.infer<typeof ${base}FactV${n}>;
@@ -109,6 +112,7 @@ ${cols.map(([k, c]) => `      ${k}: z.object({ old: ${c}.optional(), new: ${c}.o
     schemaVersion: z.literal(${n}),
     tx: TxInfo,
     dataref: DataRef.optional(),
+    context: EventContext.optional(),
   }),
 });
 export type ${base}DeltaV${n} = z.infer<typeof ${base}DeltaV${n}>;
