@@ -304,6 +304,31 @@ export const ConfigSchema = z
             "Payload contracts of domain events (the outbox): a module whose default export is `defineEventContracts({ '<type>': zodSchema })` from `sluice/schemas`, relative to the working directory. A payload that breaks its type's contract is dead-lettered on `<prefix>.dlq.connector.outbox` instead of published (see docs/events.md).",
         }),
       ),
+    heartbeatIntervalSec: z
+      .number()
+      .min(0)
+      .default(5)
+      .meta(
+        doc({
+          unit: 'seconds',
+          note: '0 = off',
+          description:
+            "How often the connector writes a heartbeat into the source database (`pg_logical_emit_message(true, 'sluice.heartbeat', …)`, no table needed), so the slot advances while the captured tables are idle and the server writes elsewhere. While nothing else reaches the deltas stream, each heartbeat is also published there as a position heartbeat on `<prefix>.heartbeat` (see [events.md](events.md#position-heartbeats)).",
+        }),
+      ),
+    retainedWalWarnBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024 * 1024)
+      .meta(
+        doc({
+          unit: 'bytes',
+          note: '0 = never warn',
+          description:
+            'WAL the slot retains (`pg_current_wal_lsn() − restart_lsn`) above which the connector logs a warning, the metric `sluice_slot_retained_wal_warning` is 1, and `sluice doctor` and `sluice status` warn.',
+        }),
+      ),
     faultPoint: z
       .string()
       .regex(/^fact-after-delta-ack:[1-9]\d*$/, 'expected fact-after-delta-ack:<n>')
@@ -348,6 +373,8 @@ export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'numb
   SLUICE_ACK_TIMEOUT_SEC: { path: ['publish', 'ackTimeoutSec'], type: 'number' },
   SLUICE_FAULT_POINT: { path: ['faultPoint'], type: 'string' },
   SLUICE_OUTBOX_CONTRACTS: { path: ['outboxContracts'], type: 'string' },
+  SLUICE_HEARTBEAT_INTERVAL_SEC: { path: ['heartbeatIntervalSec'], type: 'number' },
+  SLUICE_RETAINED_WAL_WARN_BYTES: { path: ['retainedWalWarnBytes'], type: 'number' },
 };
 
 /** Reverse lookup used to name the env variable in error messages. */

@@ -53,6 +53,8 @@ import { streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
 import { Snapshotter } from './snapshot/snapshotter.js';
+import { HeartbeatEmitter } from './source/heartbeat-emitter.js';
+import { HeartbeatPublisher } from './events/heartbeat-events.js';
 import { aborted as abortedPromise, sleep } from './lifecycle.js';
 
 /** Errors a restart cannot fix: the daemon stops with the explanation. */
@@ -144,10 +146,15 @@ export class Connector {
   #wakeBackoff: (() => void) | null = null;
   readonly #warnedNotOwned = new Set<string>();
 
-  constructor(cfg: Config, log: Logger, metrics = new Metrics()) {
+  constructor(
+    cfg: Config,
+    log: Logger,
+    metrics = new Metrics({ prefix: cfg.prefix, retainedWalWarnBytes: cfg.retainedWalWarnBytes }),
+  ) {
     this.#cfg = cfg;
     this.#log = log.child({ module: 'connector' });
     this.metrics = metrics;
+    metrics.watchStatus(this.status);
   }
 
   /** Runs until the signal aborts; resolves after a clean drain. Throws errors a restart cannot fix. */
@@ -269,16 +276,19 @@ export class Connector {
       maxInFlightBytes: cfg.publish.maxInFlightBytes,
       ackTimeoutMs: cfg.publish.ackTimeoutSec * 1000,
       onCheckpoint: (endLsn) => {
+        this.metrics.checkpoint(endLsn);
         if (stream && endLsn > stream.confirmed) {
           stream.confirm(endLsn);
           this.status.confirmedLsn = endLsn;
         }
       },
       onFatal: (e) => failed!(e),
+      onPublish: (subject) => this.metrics.countEvent(subject),
       ...(cfg.faultPoint ? { beforeTrailingFact: faultPoint(cfg.faultPoint) } : {}),
     });
     this.#failSession = (e) => failed!(e);
     const snapshotter = this.#snapshotter!;
+    let heartbeats: HeartbeatPublisher | null = null;
     const processor = new ChangeProcessor({
       prefix: cfg.prefix,
       source: cfg.source!,
@@ -301,7 +311,8 @@ export class Connector {
       log: this.#log,
       large,
       rows: pgRowSource(sql),
-      onLogicalMessage: (m) => snapshotter.onLogicalMessage(m),
+      onLogicalMessage: (m) =>
+        HeartbeatPublisher.isHeartbeat(m) ? heartbeats!.onMessage(m) : snapshotter.onLogicalMessage(m),
       onChange: (t, key) => snapshotter.onChange(t, key),
       outbox: {
         contracts: this.#contracts,
@@ -310,7 +321,15 @@ export class Connector {
         },
       },
     });
-    this.metrics.attach(processor, sink);
+    heartbeats = new HeartbeatPublisher({
+      prefix: cfg.prefix,
+      source: cfg.source!,
+      slot: cfg.slot,
+      target: processor,
+      sink,
+    });
+    this.metrics.attach(processor, sink, heartbeats);
+    const emitter = this.#heartbeatEmitter();
 
     // Messages from the socket are queued and processed in order by one loop.
     const queue: PgoutputMessage[] = [];
@@ -328,6 +347,7 @@ export class Connector {
       {
         onMessage: (msg) => {
           queue.push(msg);
+          if (msg.tag === 'commit') this.metrics.commitRead(msg.endLsn, msg.commitTime);
           processor.prefetch(msg);
           if (queue.length - head > QUEUE_HIGH) stream!.pause();
           if (wake) {
@@ -361,6 +381,7 @@ export class Connector {
       if (e) failed!(e);
     });
     snapshotter.attach(processor, sql);
+    emitter?.start();
     const aborted = abortedPromise(signal);
 
     // The processing loop: synchronous through whatever is queued, awaiting only when it must.
@@ -420,6 +441,7 @@ export class Connector {
       stream.flushStatus();
       this.#log.info({ confirmed: formatLsn(stream.confirmed) }, 'drained and stopped');
     }
+    await emitter?.close();
     await stream.close();
     sink.close();
     reader?.close();
@@ -465,6 +487,22 @@ export class Connector {
       );
       await this.#snapshotter!.requestTables(added);
     }
+  }
+
+  /**
+   * The heartbeat timer of a session (see source/heartbeat-emitter.ts), or null when turned off.
+   * Heartbeat transactions are decoded like any other and published by events/heartbeat-events.ts.
+   */
+  #heartbeatEmitter(): HeartbeatEmitter | null {
+    const cfg = this.#cfg;
+    if (cfg.heartbeatIntervalSec <= 0) return null;
+    return new HeartbeatEmitter({
+      databaseUrl: cfg.databaseUrl,
+      slot: cfg.slot,
+      intervalMs: cfg.heartbeatIntervalSec * 1000,
+      log: this.#log,
+      onEmitted: () => this.metrics.heartbeatsWritten++,
+    });
   }
 
   /**

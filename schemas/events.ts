@@ -10,6 +10,7 @@ export const EventTypes = {
   fact: 'io.sluice.fact',
   delta: 'io.sluice.delta',
   tx: 'io.sluice.tx',
+  heartbeat: 'io.sluice.heartbeat',
 } as const;
 
 const version = z.string().regex(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
@@ -80,6 +81,20 @@ export const TxMarkerData = z.object({
 });
 export type TxMarkerData = z.infer<typeof TxMarkerData>;
 
+/**
+ * `data` of a position heartbeat on `<P>.heartbeat`: every source transaction that committed before
+ * `lsn` has been published and acknowledged, in both streams. `version` sorts with the versions of
+ * every other event (the heartbeat transaction's commit position), so a consumer can use it as a
+ * read-your-writes fence on a database whose captured tables are idle.
+ */
+export const HeartbeatData = z.object({
+  /** Commit LSN of the heartbeat transaction, as PostgreSQL prints it (`16/B374D848`). */
+  lsn: z.string(),
+  commitTime: z.string(),
+  version,
+});
+export type HeartbeatData = z.infer<typeof HeartbeatData>;
+
 /** A CloudEvents 1.0 envelope around `data`. */
 export function cloudEvent<T extends z.ZodTypeAny>(data: T) {
   return z.object({
@@ -101,6 +116,8 @@ export const DeltaEvent = cloudEvent(DeltaData);
 export type DeltaEvent = z.infer<typeof DeltaEvent>;
 export const TxMarkerEvent = cloudEvent(TxMarkerData);
 export type TxMarkerEvent = z.infer<typeof TxMarkerEvent>;
+export const HeartbeatEvent = cloudEvent(HeartbeatData);
+export type HeartbeatEvent = z.infer<typeof HeartbeatEvent>;
 
 /**
  * The `dataref` of an event body, when it is a reference to an event stored whole elsewhere

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { deltaSubject, factSubject, parseSubject, streamNames, txSubject } from './subjects.js';
+import {
+  deltaSubject,
+  factSubject,
+  heartbeatSubject,
+  parseSubject,
+  streamNames,
+  txSubject,
+} from './subjects.js';
 import { encodeKey, NO_KEY_TOKEN } from './keys.js';
 
 describe('subjects', () => {
@@ -22,5 +29,7 @@ describe('subjects', () => {
     expect(parseSubject('cdc', d)).toMatchObject({ kind: 'delta', table: 'My Table', op: 'truncate' });
     expect(parseSubject('cdc', txSubject('cdc', 991))).toEqual({ kind: 'tx', txid: '991' });
     expect(parseSubject('other', f)).toBeNull();
+    expect(heartbeatSubject('cdc')).toBe('cdc.heartbeat');
+    expect(parseSubject('cdc', heartbeatSubject('cdc'))).toEqual({ kind: 'heartbeat' });
   });
 });

@@ -58,9 +58,17 @@ export function txSubject(prefix: string, xid: number | string): string {
   return `${prefix}.tx.${xid}`;
 }
 
+/**
+ * `<P>.heartbeat`: the position heartbeats of the source, in the deltas stream (see
+ * docs/events.md): published when the captured tables are idle, so consumers see the position move.
+ */
+export function heartbeatSubject(prefix: string): string {
+  return `${prefix}.heartbeat`;
+}
+
 /** What a fact or delta subject names. */
 export interface ParsedSubject {
-  kind: 'fact' | 'delta' | 'tx';
+  kind: 'fact' | 'delta' | 'tx' | 'heartbeat';
   schema?: string;
   table?: string;
   op?: Op;
@@ -85,6 +93,7 @@ export function parseSubject(prefix: string, subject: string): ParsedSubject | n
     };
   }
   if (t[1] === 'tx' && t.length === 3) return { kind: 'tx', txid: t[2]! };
+  if (t[1] === 'heartbeat' && t.length === 2) return { kind: 'heartbeat' };
   return null;
 }
 

@@ -8,7 +8,7 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { parseVersion, type Position } from '../../schemas/versions.js';
-import { streamNames } from '../../schemas/subjects.js';
+import { heartbeatSubject, streamNames } from '../../schemas/subjects.js';
 import { fragmentAt } from '../events/json-fragments.js';
 import type { Logger } from '../logger.js';
 
@@ -72,8 +72,8 @@ export function desiredStreams(cfg: Config): {
     deltas: {
       ...common,
       name: names.deltas,
-      description: `Sluice deltas and transaction markers of source ${cfg.source}`,
-      subjects: [`${cfg.prefix}.delta.>`, `${cfg.prefix}.tx.>`],
+      description: `Sluice deltas, transaction markers and heartbeats of source ${cfg.source}`,
+      subjects: [`${cfg.prefix}.delta.>`, `${cfg.prefix}.tx.>`, heartbeatSubject(cfg.prefix)],
       max_age: nanos(cfg.streams.deltasMaxAgeSec * 1000),
       max_bytes: cfg.streams.deltasMaxBytes,
       allow_direct: true,
@@ -107,7 +107,13 @@ export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Log
   for (const desired of [want.facts, want.deltas, want.events, want.dlq]) {
     try {
       const info = await jsm.streams.info(desired.name!);
-      const missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
+      let missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
+      const addable = laterSubjects(cfg.prefix);
+      if (missing.length && missing.every((s) => addable.includes(s))) {
+        await addSubjects(jsm, desired.name!, info.config.subjects, missing);
+        log.info({ stream: desired.name, subjects: missing }, 'added subjects to the stream');
+        missing = [];
+      }
       if (missing.length) {
         throw new SluiceError(
           ErrorCodes.streamMismatch,
@@ -131,6 +137,35 @@ export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Log
       await jsm.streams.add(desired as StreamConfig);
       log.info({ stream: desired.name }, 'created stream');
     }
+  }
+}
+
+/**
+ * Subjects the deltas stream gained after streams were first created. A stream made by an earlier
+ * Sluice lacks them; they are added to it (an update keeps every stored message) instead of
+ * refusing to start.
+ */
+function laterSubjects(prefix: string): string[] {
+  return [heartbeatSubject(prefix)];
+}
+
+async function addSubjects(
+  jsm: JetStreamManager,
+  stream: string,
+  have: readonly string[],
+  add: readonly string[],
+): Promise<void> {
+  try {
+    await jsm.streams.update(stream, { subjects: [...have, ...add] });
+  } catch (cause) {
+    throw new SluiceError(
+      ErrorCodes.streamMismatch,
+      `stream ${stream} exists without the subjects ${add.join(', ')} and could not be updated: ${(cause as Error).message}.`,
+      {
+        hint: `Add ${add.join(', ')} to the stream's subjects (no other stream may capture them), or choose another prefix (SLUICE_PREFIX).`,
+        cause,
+      },
+    );
   }
 }
 
