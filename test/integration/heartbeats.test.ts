@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { eventually } from '../harness/index.js';
 import { startEnv, type SluiceEnv } from './env.js';
 import { checkStreams } from './faults-helpers.js';
@@ -56,6 +56,30 @@ async function writeElsewhere(mb: number): Promise<void> {
 }
 
 describe('heartbeats', () => {
+  it('add the heartbeat subject to a deltas stream made by an earlier Sluice, keeping its messages', async () => {
+    const jsm = await jetstreamManager(env.nc);
+    await jsm.streams.add({ name: 'OLD_DELTAS', subjects: ['old.delta.>', 'old.tx.>'] });
+    await jetstream(env.nc).publish('old.tx.1', '{"data":{"version":"0000000000000001-ffffffff"}}', {
+      msgID: 'earlier',
+    });
+    const c = env.startConnector({
+      ...SETTINGS,
+      SLUICE_PREFIX: 'old',
+      SLUICE_SLOT: 'old',
+      SLUICE_PUBLICATION: 'old',
+    });
+    await eventually(async () => {
+      const hb = await env.deltas('old');
+      if (!hb.some((m) => m.subject === 'old.heartbeat'))
+        throw new Error('no heartbeat on old.heartbeat yet');
+    });
+    const info = await jsm.streams.info('OLD_DELTAS');
+    expect(info.config.subjects).toEqual(['old.delta.>', 'old.tx.>', 'old.heartbeat']);
+    expect((await env.deltas('old'))[0]!.subject).toBe('old.tx.1');
+    await c.stop();
+    await env.sql(`SELECT pg_drop_replication_slot('old')`);
+  });
+
   it('keep the slot of an idle database advancing while another database writes', async () => {
     const c = env.startConnector(SETTINGS);
     await eventually(
