@@ -76,7 +76,8 @@ export interface Routed {
 /** Classifies a subject of the contract; null for anything else (it is skipped). */
 export function route(prefix: string, subject: string): Routed | null {
   const s = parseSubject(prefix, subject);
-  if (!s) return null;
+  // Position heartbeats (`<P>.heartbeat`) carry no change: skipped like any other subject.
+  if (!s || s.kind === 'heartbeat') return null;
   if (s.kind === 'tx') return { kind: 'tx', key: `tx/${s.txid!}`, barrier: false };
   const table = `${s.schema!}.${s.table!}`;
   const r: Routed = { kind: s.kind, table, key: `${table}/${s.key!}`, barrier: false };
