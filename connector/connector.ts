@@ -14,7 +14,7 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
-import { ErrorCodes, SluiceError, describeError, redactUrl } from './errors.js';
+import { ErrorCodes, SluiceError, describeError, redactUrl, sessionError } from './errors.js';
 import type { Logger } from './logger.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import type { PgoutputMessage } from './source/pgoutput.js';
@@ -67,6 +67,8 @@ const FATAL_CODES = new Set<string>([
   ErrorCodes.streamMismatch,
   ErrorCodes.jetstreamDisabled,
   ErrorCodes.slotInvalid,
+  ErrorCodes.slotConflict,
+  ErrorCodes.noFreeSlots,
 ]);
 
 /** Messages queued from the socket before it is paused (back-pressure on the walsender). */
@@ -126,6 +128,8 @@ export interface ConnectorStatus {
   state: 'starting' | 'streaming' | 'backoff' | 'stopped';
   confirmedLsn: bigint;
   lastError: string | null;
+  /** Code of the error that ended the last session (connector/errors.ts), or null. */
+  lastErrorCode: string | null;
   sessions: number;
 }
 
@@ -133,7 +137,13 @@ export class Connector {
   readonly #cfg: Config;
   readonly #log: Logger;
   readonly metrics: Metrics;
-  readonly status: ConnectorStatus = { state: 'starting', confirmedLsn: 0n, lastError: null, sessions: 0 };
+  readonly status: ConnectorStatus = {
+    state: 'starting',
+    confirmedLsn: 0n,
+    lastError: null,
+    lastErrorCode: null,
+    sessions: 0,
+  };
   #nc: NatsConnection | null = null;
   #jsm: JetStreamManager | null = null;
   #sql: pg.Client | null = null;
@@ -167,15 +177,17 @@ export class Connector {
           await this.#setup();
           await this.#session(signal);
         } catch (e) {
-          const err = e as SluiceError;
-          if (err instanceof SluiceError && FATAL_CODES.has(err.code)) throw err;
+          // Every error that ends a session has a code (libraries' errors are classified).
+          const err = sessionError(e);
+          if (FATAL_CODES.has(err.code)) throw err;
           if (signal.aborted) break;
-          this.status.lastError = describeError(e);
+          this.status.lastError = describeError(err);
+          this.status.lastErrorCode = err.code;
           this.status.state = 'backoff';
           this.metrics.sessionFailures++;
           this.#log.warn(
-            { err: describeError(e), retryInMs: backoffMs },
-            `session ended: ${describeError(e)}`,
+            { code: err.code, err: describeError(err), retryInMs: backoffMs },
+            `session ended: ${describeError(err)}`,
           );
           await this.#closeSql();
           if (Date.now() - started > 60_000) backoffMs = 500;
@@ -232,7 +244,10 @@ export class Connector {
       // lost, and waiting for their timeouts would only delay the resynchronisation.
       if (!this.#nc) {
         this.#nc = await connectNats(cfg, this.#log, 'sluice', (type) => {
-          if (type === 'disconnect') this.#failSession?.(new Error('NATS connection lost'));
+          if (type === 'disconnect')
+            this.#failSession?.(
+              new SluiceError(ErrorCodes.natsUnreachable, 'the connection to NATS was lost.'),
+            );
           if (type === 'reconnect') this.#wakeBackoff?.();
         });
       }

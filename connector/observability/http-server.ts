@@ -14,9 +14,13 @@ export async function startHttpServer(port: number, connector: Connector): Promi
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url.startsWith('/readyz')) {
       const ok = connector.status.state === 'streaming';
-      res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ state: connector.status.state, lastError: connector.status.lastError }) + '\n');
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          state: connector.status.state,
+          lastError: connector.status.lastError,
+          lastErrorCode: connector.status.lastErrorCode,
+        }) + '\n',
+      );
     } else if (url.startsWith('/metrics')) {
       connector.metrics.render().then(
         (text) => res.writeHead(200, { 'content-type': connector.metrics.registry.contentType }).end(text),

@@ -3,7 +3,13 @@
  * changed), the state a session starts from (last sequence and last position per stream), reads of
  * the latest fact of an entity, and the purge that completes a TRUNCATE.
  */
-import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
@@ -25,7 +31,7 @@ export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
   } catch (cause) {
     // Only a server that answers "not enabled" is misconfigured; a timeout or a lost connection
     // is an outage the connector waits out.
-    if ((cause as Error).name === 'JetStreamNotEnabled' || /jetstream is not enabled/i.test(String(cause))) {
+    if (isJetStreamDisabled(cause)) {
       throw new SluiceError(ErrorCodes.jetstreamDisabled, 'JetStream is not enabled on the NATS server.', {
         hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
         cause,
@@ -169,9 +175,24 @@ async function addSubjects(
   }
 }
 
+/** A JetStream API error with the given code (nats.js keeps it on `JetStreamApiError.code`). */
+function isApiError(e: unknown, code: number): boolean {
+  return e instanceof JetStreamApiError && e.code === code;
+}
+
 function isNotFound(e: unknown): boolean {
-  const err = e as { code?: unknown; api_error?: { err_code?: number }; message?: string };
-  return err?.api_error?.err_code === 10059 || /stream not found/i.test(String(err?.message));
+  return isApiError(e, JetStreamApiCodes.StreamNotFound);
+}
+
+/**
+ * No JetStream on the server (nats.js's `JetStreamNotEnabled`, which its public module does not
+ * export, so it is recognised by its class name) or not for this account (API code 10039).
+ */
+export function isJetStreamDisabled(e: unknown): boolean {
+  return (
+    (e instanceof Error && e.name === 'JetStreamNotEnabled') ||
+    isApiError(e, JetStreamApiCodes.JetStreamNotEnabledForAccount)
+  );
 }
 
 /** Where a stream stands: its last sequence and the position of its last message. */

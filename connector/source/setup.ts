@@ -344,7 +344,7 @@ export async function ensureSlot(
   if (info) {
     if (info.plugin !== 'pgoutput' || info.database !== database) {
       throw new SluiceError(
-        ErrorCodes.slotInUse,
+        ErrorCodes.slotConflict,
         `replication slot ${slot} exists for ${info.plugin ?? 'physical replication'} on database ${info.database ?? '-'}, not pgoutput on ${database}.`,
         { hint: 'Set SLUICE_SLOT to another name, or drop that slot if it is unused.' },
       );
@@ -366,7 +366,7 @@ export async function ensureSlot(
     const err = e as { code?: string; message?: string };
     if (err.code === '53400') {
       throw new SluiceError(
-        ErrorCodes.slotInUse,
+        ErrorCodes.noFreeSlots,
         `PostgreSQL has no free replication slot: ${err.message}.`,
         {
           hint: 'Raise max_replication_slots (restart needed) or drop an unused slot.',

@@ -155,38 +155,49 @@ describe('metrics and readiness of sluice run', () => {
   });
 
   it.each([
-    ['NATS', () => env.nats.stop(), () => env.nats.start()],
-    ['PostgreSQL', () => env.pg.stop(), () => env.pg.start()],
-  ] as const)('turn /readyz unready while %s is away and ready again after', async (_name, stop, start) => {
-    const before = await scrape();
-    expect(await ready()).toBe(200);
-    await stop();
-    const down = Date.now();
-    await eventually(async () => (await ready()) === 503 || Promise.reject(new Error('still ready')), {
-      timeout: 30_000,
-      interval: 100,
-      message: '/readyz to answer 503',
-    });
-    const unreadyMs = Date.now() - down;
-    const during = await scrape();
-    expect(during.get('sluice_streaming')).toBe(0);
-    await start();
-    const up = Date.now();
-    await eventually(async () => (await ready()) === 200 || Promise.reject(new Error('not ready')), {
-      timeout: 90_000,
-      interval: 200,
-      message: '/readyz to answer 200 again',
-    });
-    console.log(
-      `readyz: unready ${unreadyMs} ms after ${_name} went away, ready ${Date.now() - up} ms after it came back`,
-    );
-    const after = await scrape();
-    expect(after.get('sluice_session_failures_total')!).toBeGreaterThan(
-      before.get('sluice_session_failures_total')!,
-    );
-    expect(after.get('sluice_sessions_total')!).toBeGreaterThan(before.get('sluice_sessions_total')!);
-    expect(after.get('sluice_streaming')).toBe(1);
-  });
+    ['NATS', 'NATS_UNREACHABLE', () => env.nats.stop(), () => env.nats.start()],
+    ['PostgreSQL', 'PG_UNREACHABLE', () => env.pg.stop(), () => env.pg.start()],
+  ] as const)(
+    'turn /readyz unready while %s is away and ready again after',
+    async (_name, code, stop, start) => {
+      const before = await scrape();
+      expect(await ready()).toBe(200);
+      await stop();
+      const down = Date.now();
+      await eventually(async () => (await ready()) === 503 || Promise.reject(new Error('still ready')), {
+        timeout: 30_000,
+        interval: 100,
+        message: '/readyz to answer 503',
+      });
+      const unreadyMs = Date.now() - down;
+      const during = await scrape();
+      expect(during.get('sluice_streaming')).toBe(0);
+      // The body says why, with the code of the error that ended the session.
+      const body = (await (await fetch(`${base}/readyz`)).json()) as {
+        state: string;
+        lastErrorCode: string;
+        lastError: string;
+      };
+      console.log(`readyz while ${_name} is away: ${JSON.stringify(body)}`);
+      expect(body).toMatchObject({ state: 'backoff', lastErrorCode: code });
+      await start();
+      const up = Date.now();
+      await eventually(async () => (await ready()) === 200 || Promise.reject(new Error('not ready')), {
+        timeout: 90_000,
+        interval: 200,
+        message: '/readyz to answer 200 again',
+      });
+      console.log(
+        `readyz: unready ${unreadyMs} ms after ${_name} went away, ready ${Date.now() - up} ms after it came back`,
+      );
+      const after = await scrape();
+      expect(after.get('sluice_session_failures_total')!).toBeGreaterThan(
+        before.get('sluice_session_failures_total')!,
+      );
+      expect(after.get('sluice_sessions_total')!).toBeGreaterThan(before.get('sluice_sessions_total')!);
+      expect(after.get('sluice_streaming')).toBe(1);
+    },
+  );
 
   it('lose nothing and duplicate nothing across the outages', async () => {
     await env.sql(
