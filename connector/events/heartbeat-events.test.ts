@@ -69,6 +69,9 @@ class RecordingSink implements ChangeSink {
     if (delta) this.publishDelta(_tx, delta);
     if (fact) this.stats.published[0]!++;
   }
+  publishShared() {
+    throw new Error('no domain events in these tests');
+  }
   publishDelta(_tx: TxTicket, msg: OutMessage) {
     this.deltas.push(msg);
     this.stats.published[1]!++;

@@ -20,7 +20,7 @@ const processor = (n: number) =>
   }) as unknown as ChangeProcessor;
 const sink = (n: number) =>
   ({
-    stats: { published: [n, 2 * n], acked: [n, 2 * n], bytes: 10 * n, duplicates: n },
+    stats: { published: [n, 2 * n, 3 * n, 0], acked: [n, 2 * n, 3 * n, 0], bytes: 10 * n, duplicates: n },
     inFlight: 3,
     inFlightBytes: 300,
   }) as unknown as JetStreamSink;
@@ -46,12 +46,14 @@ describe('connector metrics', () => {
       ['sluice_messages_published_total{stream="facts"}', 7],
       ['sluice_messages_published_total{stream="deltas"}', 14],
       ['sluice_messages_acked_total{stream="deltas"}', 14],
+      ['sluice_messages_published_total{stream="events"}', 21],
+      ['sluice_messages_published_total{stream="dlq"}', 0],
       ['sluice_in_flight', 3],
       ['sluice_in_flight_bytes', 300],
     ] as const) {
       expect(value(text, series), series).toBe(want);
     }
-    expect(m.totals()).toMatchObject({ changes: 7, published: 21, acked: 21, bytes: 70, inFlight: 3 });
+    expect(m.totals()).toMatchObject({ changes: 7, published: 42, acked: 42, bytes: 70, inFlight: 3 });
   });
 
   it.each([

@@ -26,6 +26,9 @@ export const COMMIT_ACK_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
 ] as const;
 
+/** The sink's streams, by its stream index (jetstream-sink.ts `Streams`). */
+const STREAMS = ['facts', 'deltas', 'events', 'dlq'] as const;
+
 /** Transactions whose commit time is kept until their acknowledgement (beyond that, not timed). */
 const MAX_TIMED_COMMITS = 100_000;
 
@@ -57,6 +60,8 @@ export interface MetricsOptions {
   retainedWalWarnBytes?: number;
 }
 
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
 export class Metrics {
   readonly registry: Registry;
   readonly #prefix: string;
@@ -73,8 +78,8 @@ export class Metrics {
     fetches: 0,
     large: 0,
     dbReads: 0,
-    published: [0, 0],
-    acked: [0, 0],
+    published: STREAMS.map(() => 0),
+    acked: STREAMS.map(() => 0),
     bytes: 0,
     duplicates: 0,
     heartbeats: 0,
@@ -148,15 +153,14 @@ export class Metrics {
       'Rows read from the source database for unchanged TOAST values Sluice never saw.',
       p('dbReads'),
     );
-    const perStream = (read: (s: JetStreamSink | null, i: 0 | 1) => number, base: number[]) =>
+    const perStream = (read: (s: JetStreamSink | null, i: number) => number, base: number[]) =>
       function (this: Counter<'stream'>) {
         this.reset();
-        this.inc({ stream: 'facts' }, base[0]! + read(sinkOf(), 0));
-        this.inc({ stream: 'deltas' }, base[1]! + read(sinkOf(), 1));
+        STREAMS.forEach((stream, i) => this.inc({ stream }, base[i]! + read(sinkOf(), i)));
       };
     new Counter({
       name: 'sluice_messages_published_total',
-      help: 'Messages published to JetStream, by stream.',
+      help: 'Messages published to JetStream, by stream (facts, deltas, events, dlq).',
       labelNames: ['stream'],
       registers: [r],
       collect: perStream((s, i) => s?.stats.published[i] ?? 0, this.#base.published),
@@ -180,7 +184,7 @@ export class Metrics {
     );
     new Counter({
       name: 'sluice_events_published_total',
-      help: 'Events published, by kind (fact, delta, tx, heartbeat, …), table and operation.',
+      help: 'Events published, by kind (fact, delta, tx, heartbeat, events, dlq), table and operation.',
       labelNames: ['kind', 'table', 'op'],
       registers: [r],
       collect() {
@@ -291,10 +295,10 @@ export class Metrics {
     }
     if (this.#sink) {
       const s = this.#sink.stats;
-      for (const i of [0, 1]) {
-        b.published[i]! += s.published[i]!;
-        b.acked[i]! += s.acked[i]!;
-      }
+      STREAMS.forEach((_, i) => {
+        b.published[i]! += s.published[i] ?? 0;
+        b.acked[i]! += s.acked[i] ?? 0;
+      });
       b.bytes += s.bytes;
       b.duplicates += s.duplicates;
     }
@@ -369,8 +373,8 @@ export class Metrics {
     return {
       changes: b.changes + (p?.changes ?? 0),
       transactions: b.transactions + (p?.transactions ?? 0),
-      published: b.published[0]! + b.published[1]! + (s ? s.published[0]! + s.published[1]! : 0),
-      acked: b.acked[0]! + b.acked[1]! + (s ? s.acked[0]! + s.acked[1]! : 0),
+      published: sum(b.published) + sum(s?.published ?? []),
+      acked: sum(b.acked) + sum(s?.acked ?? []),
       bytes: b.bytes + (s?.bytes ?? 0),
       inFlight: this.#sink?.inFlight ?? 0,
     };

@@ -279,6 +279,7 @@ export class JetStreamSink {
     });
     this.stats.published[stream]!++;
     this.stats.bytes += body.length;
+    this.#o.onPublish?.(msg.subject);
     this.#nc.publish(msg.subject, body, {
       reply: `${this.#inbox}.${id}`,
       headers: headerBytes(msg.id, chain.lastSeq, 'Nats-Expected-Last-Subject-Sequence') as never,
