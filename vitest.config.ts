@@ -21,7 +21,9 @@ export default defineConfig({
         resolve,
         test: {
           name: 'unit',
-          include: ['{connector,client,consumers,schemas,cli,examples,bench,scripts}/**/*.test.ts'],
+          include: [
+            '{connector,client,consumers,schemas,observability,cli,examples,bench,scripts}/**/*.test.ts',
+          ],
           environment: 'node',
           sequence: { groupOrder: 0 },
         },

@@ -16,6 +16,8 @@ describe('config', () => {
     expect(c.source).toBe('shop');
     expect(c.streams.duplicateWindowSec).toBe(120);
     expect(c.publish.maxInFlight).toBe(4096);
+    expect(c.heartbeatIntervalSec).toBe(5);
+    expect(c.retainedWalWarnBytes).toBe(1024 ** 3);
     expect(Object.isFrozen(c) && Object.isFrozen(c.streams)).toBe(true);
   });
 
@@ -29,6 +31,11 @@ describe('config', () => {
     [{ SLUICE_PREFIX: 'a.b' }, /prefix \(SLUICE_PREFIX\): expected one subject token/],
     [{ SLUICE_SLOT: 'Bad-Slot' }, /slot \(SLUICE_SLOT\): expected a lower-case identifier/],
     [{ SLUICE_DATABASE_URL: 'mysql://x' }, /databaseUrl .*expected postgres:\/\//],
+    [
+      { SLUICE_HEARTBEAT_INTERVAL_SEC: '-1' },
+      /heartbeatIntervalSec \(SLUICE_HEARTBEAT_INTERVAL_SEC\): .*got -1/,
+    ],
+    [{ SLUICE_RETAINED_WAL_WARN_BYTES: '1.5' }, /retainedWalWarnBytes \(SLUICE_RETAINED_WAL_WARN_BYTES\)/],
   ])('rejects %j with one sentence naming the setting', (patch, message) => {
     const env = { ...base, ...patch };
     expect(() => loadConfig({ env })).toThrow(SluiceError);

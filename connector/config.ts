@@ -313,6 +313,31 @@ export const ConfigSchema = z
             "Check every published event against the contract and its table version's schema ([schemas.md](schemas.md#validating-what-the-connector-publishes)): `warn` logs a mismatch and publishes anyway, `fail` ends the session (the tests use it). About 23 µs of CPU per event.",
         }),
       ),
+    heartbeatIntervalSec: z
+      .number()
+      .min(0)
+      .default(5)
+      .meta(
+        doc({
+          unit: 'seconds',
+          note: '0 = off',
+          description:
+            "How often the connector writes a heartbeat into the source database (`pg_logical_emit_message(true, 'sluice.heartbeat', …)`, no table needed), so the slot advances while the captured tables are idle and the server writes elsewhere. While nothing else reaches the deltas stream, each heartbeat is also published there as a position heartbeat on `<prefix>.heartbeat` (see [events.md](events.md#position-heartbeats)).",
+        }),
+      ),
+    retainedWalWarnBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024 * 1024)
+      .meta(
+        doc({
+          unit: 'bytes',
+          note: '0 = never warn',
+          description:
+            'WAL the slot retains (`pg_current_wal_lsn() − restart_lsn`) above which the connector logs a warning, the metric `sluice_slot_retained_wal_warning` is 1, and `sluice doctor` and `sluice status` warn.',
+        }),
+      ),
     faultPoint: z
       .string()
       .regex(/^fact-after-delta-ack:[1-9]\d*$/, 'expected fact-after-delta-ack:<n>')
@@ -358,6 +383,8 @@ export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'numb
   SLUICE_FAULT_POINT: { path: ['faultPoint'], type: 'string' },
   SLUICE_OUTBOX_CONTRACTS: { path: ['outboxContracts'], type: 'string' },
   SLUICE_VALIDATE_EVENTS: { path: ['validateEvents'], type: 'string' },
+  SLUICE_HEARTBEAT_INTERVAL_SEC: { path: ['heartbeatIntervalSec'], type: 'number' },
+  SLUICE_RETAINED_WAL_WARN_BYTES: { path: ['retainedWalWarnBytes'], type: 'number' },
 };
 
 /** Reverse lookup used to name the env variable in error messages. */

@@ -14,7 +14,7 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
-import { ErrorCodes, SluiceError, describeError, redactUrl } from './errors.js';
+import { ErrorCodes, SluiceError, describeError, redactUrl, sessionError } from './errors.js';
 import type { Logger } from './logger.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import type { PgoutputMessage } from './source/pgoutput.js';
@@ -54,6 +54,8 @@ import { streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
 import { Snapshotter } from './snapshot/snapshotter.js';
+import { HeartbeatEmitter } from './source/heartbeat-emitter.js';
+import { HeartbeatPublisher } from './events/heartbeat-events.js';
 import { aborted as abortedPromise, sleep } from './lifecycle.js';
 
 /** Errors a restart cannot fix: the daemon stops with the explanation. */
@@ -66,6 +68,8 @@ const FATAL_CODES = new Set<string>([
   ErrorCodes.streamMismatch,
   ErrorCodes.jetstreamDisabled,
   ErrorCodes.slotInvalid,
+  ErrorCodes.slotConflict,
+  ErrorCodes.noFreeSlots,
 ]);
 
 /** Messages queued from the socket before it is paused (back-pressure on the walsender). */
@@ -125,6 +129,8 @@ export interface ConnectorStatus {
   state: 'starting' | 'streaming' | 'backoff' | 'stopped';
   confirmedLsn: bigint;
   lastError: string | null;
+  /** Code of the error that ended the last session (connector/errors.ts), or null. */
+  lastErrorCode: string | null;
   sessions: number;
 }
 
@@ -132,7 +138,13 @@ export class Connector {
   readonly #cfg: Config;
   readonly #log: Logger;
   readonly metrics: Metrics;
-  readonly status: ConnectorStatus = { state: 'starting', confirmedLsn: 0n, lastError: null, sessions: 0 };
+  readonly status: ConnectorStatus = {
+    state: 'starting',
+    confirmedLsn: 0n,
+    lastError: null,
+    lastErrorCode: null,
+    sessions: 0,
+  };
   #nc: NatsConnection | null = null;
   #jsm: JetStreamManager | null = null;
   #sql: pg.Client | null = null;
@@ -145,10 +157,15 @@ export class Connector {
   #wakeBackoff: (() => void) | null = null;
   readonly #warnedNotOwned = new Set<string>();
 
-  constructor(cfg: Config, log: Logger, metrics = new Metrics()) {
+  constructor(
+    cfg: Config,
+    log: Logger,
+    metrics = new Metrics({ prefix: cfg.prefix, retainedWalWarnBytes: cfg.retainedWalWarnBytes }),
+  ) {
     this.#cfg = cfg;
     this.#log = log.child({ module: 'connector' });
     this.metrics = metrics;
+    metrics.watchStatus(this.status);
   }
 
   /** Runs until the signal aborts; resolves after a clean drain. Throws errors a restart cannot fix. */
@@ -161,15 +178,17 @@ export class Connector {
           await this.#setup();
           await this.#session(signal);
         } catch (e) {
-          const err = e as SluiceError;
-          if (err instanceof SluiceError && FATAL_CODES.has(err.code)) throw err;
+          // Every error that ends a session has a code (libraries' errors are classified).
+          const err = sessionError(e);
+          if (FATAL_CODES.has(err.code)) throw err;
           if (signal.aborted) break;
-          this.status.lastError = describeError(e);
+          this.status.lastError = describeError(err);
+          this.status.lastErrorCode = err.code;
           this.status.state = 'backoff';
           this.metrics.sessionFailures++;
           this.#log.warn(
-            { err: describeError(e), retryInMs: backoffMs },
-            `session ended: ${describeError(e)}`,
+            { code: err.code, err: describeError(err), retryInMs: backoffMs },
+            `session ended: ${describeError(err)}`,
           );
           await this.#closeSql();
           if (Date.now() - started > 60_000) backoffMs = 500;
@@ -226,7 +245,10 @@ export class Connector {
       // lost, and waiting for their timeouts would only delay the resynchronisation.
       if (!this.#nc) {
         this.#nc = await connectNats(cfg, this.#log, 'sluice', (type) => {
-          if (type === 'disconnect') this.#failSession?.(new Error('NATS connection lost'));
+          if (type === 'disconnect')
+            this.#failSession?.(
+              new SluiceError(ErrorCodes.natsUnreachable, 'the connection to NATS was lost.'),
+            );
           if (type === 'reconnect') this.#wakeBackoff?.();
         });
       }
@@ -270,18 +292,21 @@ export class Connector {
       maxInFlightBytes: cfg.publish.maxInFlightBytes,
       ackTimeoutMs: cfg.publish.ackTimeoutSec * 1000,
       onCheckpoint: (endLsn) => {
+        this.metrics.checkpoint(endLsn);
         if (stream && endLsn > stream.confirmed) {
           stream.confirm(endLsn);
           this.status.confirmedLsn = endLsn;
         }
       },
       onFatal: (e) => failed!(e),
+      onPublish: (subject) => this.metrics.countEvent(subject),
       ...(cfg.faultPoint ? { beforeTrailingFact: faultPoint(cfg.faultPoint) } : {}),
     });
     this.#failSession = (e) => failed!(e);
     const snapshotter = this.#snapshotter!;
     const validator = cfg.validateEvents === 'off' ? null : new EventValidator(cfg.validateEvents, this.#log);
     const registry = new KvSchemaRegistry(kv);
+    let heartbeats: HeartbeatPublisher | null = null;
     const processor = new ChangeProcessor({
       prefix: cfg.prefix,
       source: cfg.source!,
@@ -304,7 +329,8 @@ export class Connector {
       log: this.#log,
       large,
       rows: pgRowSource(sql),
-      onLogicalMessage: (m) => snapshotter.onLogicalMessage(m),
+      onLogicalMessage: (m) =>
+        HeartbeatPublisher.isHeartbeat(m) ? heartbeats!.onMessage(m) : snapshotter.onLogicalMessage(m),
       onChange: (t, key) => snapshotter.onChange(t, key),
       outbox: {
         contracts: this.#contracts,
@@ -313,7 +339,15 @@ export class Connector {
         },
       },
     });
-    this.metrics.attach(processor, sink);
+    heartbeats = new HeartbeatPublisher({
+      prefix: cfg.prefix,
+      source: cfg.source!,
+      slot: cfg.slot,
+      target: processor,
+      sink,
+    });
+    this.metrics.attach(processor, sink, heartbeats);
+    const emitter = this.#heartbeatEmitter();
 
     // Messages from the socket are queued and processed in order by one loop.
     const queue: PgoutputMessage[] = [];
@@ -331,6 +365,7 @@ export class Connector {
       {
         onMessage: (msg) => {
           queue.push(msg);
+          if (msg.tag === 'commit') this.metrics.commitRead(msg.endLsn, msg.commitTime);
           processor.prefetch(msg);
           if (queue.length - head > QUEUE_HIGH) stream!.pause();
           if (wake) {
@@ -364,6 +399,7 @@ export class Connector {
       if (e) failed!(e);
     });
     snapshotter.attach(processor, sql);
+    emitter?.start();
     const aborted = abortedPromise(signal);
 
     // The processing loop: synchronous through whatever is queued, awaiting only when it must.
@@ -423,6 +459,7 @@ export class Connector {
       stream.flushStatus();
       this.#log.info({ confirmed: formatLsn(stream.confirmed) }, 'drained and stopped');
     }
+    await emitter?.close();
     await stream.close();
     sink.close();
     reader?.close();
@@ -468,6 +505,22 @@ export class Connector {
       );
       await this.#snapshotter!.requestTables(added);
     }
+  }
+
+  /**
+   * The heartbeat timer of a session (see source/heartbeat-emitter.ts), or null when turned off.
+   * Heartbeat transactions are decoded like any other and published by events/heartbeat-events.ts.
+   */
+  #heartbeatEmitter(): HeartbeatEmitter | null {
+    const cfg = this.#cfg;
+    if (cfg.heartbeatIntervalSec <= 0) return null;
+    return new HeartbeatEmitter({
+      databaseUrl: cfg.databaseUrl,
+      slot: cfg.slot,
+      intervalMs: cfg.heartbeatIntervalSec * 1000,
+      log: this.#log,
+      onEmitted: () => this.metrics.heartbeatsWritten++,
+    });
   }
 
   /**

@@ -10,6 +10,8 @@ export const ErrorCodes = {
   walLevel: 'PG_WAL_LEVEL',
   privileges: 'PG_PRIVILEGES',
   slotInUse: 'PG_SLOT_IN_USE',
+  slotConflict: 'PG_SLOT_CONFLICT',
+  noFreeSlots: 'PG_NO_FREE_SLOTS',
   slotMissing: 'PG_SLOT_MISSING',
   slotInvalid: 'PG_SLOT_INVALID',
   pgVersion: 'PG_VERSION',
@@ -20,6 +22,8 @@ export const ErrorCodes = {
   publishFailed: 'NATS_PUBLISH_FAILED',
   protocol: 'PROTOCOL',
   sessionSettings: 'PG_SESSION_SETTINGS',
+  /** A session ended for a reason no other code names (the message says which). */
+  sessionFailed: 'SESSION_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -33,6 +37,31 @@ export class SluiceError extends Error {
     this.code = code;
     this.hint = opts.hint;
   }
+}
+
+/**
+ * The error that ended a session, with a code: a SluiceError as it is; anything else (an error a
+ * library threw) wrapped with the code of what it means — PostgreSQL gone (SQLSTATE class 08,
+ * 57P01–57P03 shutdowns, a refused or reset connection to it), NATS gone (nats.js's connection
+ * errors), the protocol broken (pgoutput decoding) — or SESSION_FAILED. Branches on codes and
+ * error classes, never on message text.
+ */
+export function sessionError(e: unknown): SluiceError {
+  if (e instanceof SluiceError) return e;
+  const err = (e ?? {}) as { code?: unknown; name?: unknown; message?: unknown };
+  const message = err.message ? String(err.message) : String(e);
+  const code = typeof err.code === 'string' ? err.code : '';
+  const name = typeof err.name === 'string' ? err.name : '';
+  let c: ErrorCode = ErrorCodes.sessionFailed;
+  if (/^08...$/.test(code) || /^57P0[123]$/.test(code)) c = ErrorCodes.postgresUnreachable;
+  else if (name === 'PgoutputProtocolError') c = ErrorCodes.protocol;
+  else if (
+    /^(ConnectionError|ClosedConnectionError|DrainingConnectionError|TimeoutError|NoResponders|RequestError)$/.test(
+      name,
+    )
+  )
+    c = ErrorCodes.natsUnreachable;
+  return new SluiceError(c, message, { cause: e });
 }
 
 /** One line for a human: the message and, when known, the fix. */

@@ -9,9 +9,27 @@ import { manager } from './sink/streams.js';
 import { streamNames } from '../schemas/subjects.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from './snapshot/snapshotter.js';
 
+/**
+ * The warning for a slot whose retained WAL passed `retainedWalWarnBytes` (0 = never), or null.
+ * One sentence with the cause and the fix, shared by the daemon's log, `doctor` and `status`.
+ */
+export function retainedWalWarning(slot: SlotInfo | null, warnBytes: number): string | null {
+  const retained = slot?.retainedBytes ?? null;
+  if (!slot || warnBytes <= 0 || retained === null || retained <= warnBytes) return null;
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+  return (
+    `replication slot ${slot.name} retains ${mib(retained)} of WAL (over retainedWalWarnBytes, ${mib(warnBytes)}): ` +
+    (slot.active
+      ? 'the connector is behind or stuck; check its logs and sluice_replication_lag_seconds.'
+      : 'no connector is streaming from it; start "sluice run", or drop the slot with "sluice teardown" if the source is retired.')
+  );
+}
+
 export interface StatusReport {
   source: string;
   slot: SlotInfo | null;
+  /** Problems worth a warning (retained WAL over the threshold). */
+  warnings: string[];
   streams: { name: string; messages: number; bytes: number; lastSeq: number; subjects: number }[];
   snapshots: (SnapshotState & { etaSec: number | null })[];
 }
@@ -49,5 +67,8 @@ export async function collectStatus(cfg: Config, nc: NatsConnection): Promise<St
         ? Math.max(0, Math.round((s.rowsTotal - s.rowsDone) / s.rate))
         : null,
   }));
-  return { source: cfg.source!, slot, streams, snapshots };
+  const warnings = [retainedWalWarning(slot, cfg.retainedWalWarnBytes)].filter(
+    (w): w is string => w !== null,
+  );
+  return { source: cfg.source!, slot, warnings, streams, snapshots };
 }

@@ -11,6 +11,7 @@ export const EventTypes = {
   delta: 'io.sluice.delta',
   tx: 'io.sluice.tx',
   schema: 'io.sluice.schema',
+  heartbeat: 'io.sluice.heartbeat',
 } as const;
 
 const version = z.string().regex(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
@@ -123,6 +124,19 @@ export const SchemaEventData = z.object({
   tx: TxInfo,
 });
 export type SchemaEventData = z.infer<typeof SchemaEventData>;
+/**
+ * `data` of a position heartbeat on `<P>.heartbeat`: every source transaction that committed before
+ * `lsn` has been published and acknowledged, in both streams. `version` sorts with the versions of
+ * every other event (the heartbeat transaction's commit position), so a consumer can use it as a
+ * read-your-writes fence on a database whose captured tables are idle.
+ */
+export const HeartbeatData = z.object({
+  /** Commit LSN of the heartbeat transaction, as PostgreSQL prints it (`16/B374D848`). */
+  lsn: z.string(),
+  commitTime: z.string(),
+  version,
+});
+export type HeartbeatData = z.infer<typeof HeartbeatData>;
 
 /** A CloudEvents 1.0 envelope around `data`. */
 export function cloudEvent<T extends z.ZodTypeAny>(data: T) {
@@ -147,6 +161,8 @@ export const TxMarkerEvent = cloudEvent(TxMarkerData);
 export type TxMarkerEvent = z.infer<typeof TxMarkerEvent>;
 export const SchemaEvent = cloudEvent(SchemaEventData);
 export type SchemaEvent = z.infer<typeof SchemaEvent>;
+export const HeartbeatEvent = cloudEvent(HeartbeatData);
+export type HeartbeatEvent = z.infer<typeof HeartbeatEvent>;
 
 /**
  * The `dataref` of an event body, when it is a reference to an event stored whole elsewhere

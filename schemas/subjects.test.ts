@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   deltaSubject,
   factSubject,
+  heartbeatSubject,
   parseSubject,
   schemaSubject,
   streamNames,
@@ -35,5 +36,7 @@ describe('subjects', () => {
       schema: 'public',
       table: 'a.b',
     });
+    expect(heartbeatSubject('cdc')).toBe('cdc.heartbeat');
+    expect(parseSubject('cdc', heartbeatSubject('cdc'))).toEqual({ kind: 'heartbeat' });
   });
 });

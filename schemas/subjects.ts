@@ -63,9 +63,17 @@ export function schemaSubject(prefix: string, schema: string, table: string): st
   return `${prefix}.schema.${encodeName(schema)}.${encodeName(table)}`;
 }
 
+/**
+ * `<P>.heartbeat`: the position heartbeats of the source, in the deltas stream (see
+ * docs/events.md): published when the captured tables are idle, so consumers see the position move.
+ */
+export function heartbeatSubject(prefix: string): string {
+  return `${prefix}.heartbeat`;
+}
+
 /** What a subject of the contract names. */
 export interface ParsedSubject {
-  kind: 'fact' | 'delta' | 'tx' | 'schema';
+  kind: 'fact' | 'delta' | 'tx' | 'schema' | 'heartbeat';
   schema?: string;
   table?: string;
   op?: Op;
@@ -93,6 +101,7 @@ export function parseSubject(prefix: string, subject: string): ParsedSubject | n
   if (t[1] === 'schema' && t.length === 4) {
     return { kind: 'schema', schema: decodeName(t[2]!), table: decodeName(t[3]!) };
   }
+  if (t[1] === 'heartbeat' && t.length === 2) return { kind: 'heartbeat' };
   return null;
 }
 

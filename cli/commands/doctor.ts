@@ -13,6 +13,7 @@ import {
   slotInfo,
 } from '../../connector/source/setup.js';
 import { manager } from '../../connector/sink/streams.js';
+import { retainedWalWarning } from '../../connector/status.js';
 import { configFrom, parseOptions, print } from './common.js';
 import { redactUrl } from '../../connector/errors.js';
 
@@ -56,6 +57,14 @@ export async function doctorCommand(argv: string[]): Promise<number> {
         ok: slot !== null || free > 0,
         what: `replication slots: ${f.usedSlots} of ${f.maxReplicationSlots} used${slot ? `, "${cfg.slot}" exists (${slot.active ? 'active' : 'inactive'}, lag ${slot.lagBytes ?? 0} bytes)` : ''}`,
         fix: 'Raise max_replication_slots (restart needed) or drop an unused slot.',
+      });
+      const walWarning = retainedWalWarning(slot, cfg.retainedWalWarnBytes);
+      add({
+        ok: walWarning ? 'warn' : true,
+        what: slot
+          ? `WAL retained by "${cfg.slot}": ${slot.retainedBytes ?? 0} bytes (warning above ${cfg.retainedWalWarnBytes})`
+          : `WAL retained by "${cfg.slot}": none (no slot yet)`,
+        ...(walWarning ? { fix: walWarning } : {}),
       });
       add({
         ok: f.maxWalSenders > 0,

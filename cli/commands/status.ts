@@ -17,11 +17,12 @@ export async function statusCommand(argv: string[]): Promise<number> {
     print(`source ${s.source}`);
     if (s.slot) {
       print(
-        `slot ${s.slot.name}: ${s.slot.active ? 'active' : 'inactive'}, confirmed ${s.slot.confirmedFlushLsn}, lag ${s.slot.lagBytes ?? 0} bytes`,
+        `slot ${s.slot.name}: ${s.slot.active ? 'active' : 'inactive'}, confirmed ${s.slot.confirmedFlushLsn}, lag ${s.slot.lagBytes ?? 0} bytes, retained WAL ${s.slot.retainedBytes ?? 0} bytes`,
       );
     } else {
       print(`slot ${cfg.slot}: does not exist (start "sluice run" to create it)`);
     }
+    for (const w of s.warnings) print(`warning: ${w}`);
     for (const st of s.streams) {
       print(
         `stream ${st.name}: ${st.messages} messages, ${st.bytes} bytes, ${st.subjects} subjects, last seq ${st.lastSeq}`,

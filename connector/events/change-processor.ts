@@ -994,6 +994,21 @@ export class ChangeProcessor {
     }
     return n;
   }
+
+  /**
+   * Publishes a position heartbeat (see heartbeat-events.ts) in the open transaction, at its commit
+   * position with the commit marker's index, so it sorts after everything the transaction holds.
+   * Skipped when the transaction has deltas (its commit marker carries the position) or when the
+   * position is already stored (a replay). Returns whether it was published.
+   */
+  publishHeartbeat(build: (commitLsn: bigint, commitTime: string, version: string) => OutMessage): boolean {
+    const tx = this.#openTx();
+    const pos = { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX };
+    if (tx.deltas > 0 || this.#skip(this.#o.lastDelta, pos)) return false;
+    const version = formatVersion(tx.commitLsn, COMMIT_MARKER_IDX);
+    this.#o.sink.publishDelta(tx.ticket, build(tx.commitLsn, tx.time, version));
+    return true;
+  }
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 import type { z } from 'zod';
 import { dataschemaUri } from '../../schemas/registry.js';
-import { DeltaEvent, FactEvent, SchemaEvent, TxMarkerEvent } from '../../schemas/events.js';
+import { DeltaEvent, FactEvent, HeartbeatEvent, SchemaEvent, TxMarkerEvent } from '../../schemas/events.js';
 import { rowProperties, rowZod, runtimeBuilder, translateSchema } from '../../schemas/json-schema-to-zod.js';
 import type { OutMessage, TxTicket } from '../sink/jetstream-sink.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
@@ -113,6 +113,7 @@ export class EventValidator {
       'io.sluice.delta': DeltaEvent,
       'io.sluice.tx': TxMarkerEvent,
       'io.sluice.schema': SchemaEvent,
+      'io.sluice.heartbeat': HeartbeatEvent,
     }[String(body.type)];
     if (!generic) return `unknown type ${String(body.type)}`;
     const g = generic.safeParse(body);

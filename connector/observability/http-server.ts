@@ -1,5 +1,7 @@
 /**
- * /healthz (process alive), /readyz (a session is streaming) and /metrics (Prometheus text).
+ * /healthz (process alive), /readyz (a session is streaming: PostgreSQL and NATS both reachable;
+ * 503 while the connector waits out an outage) and /metrics (Prometheus text of the process's
+ * registry).
  */
 import { createServer, type Server } from 'node:http';
 import type { Connector } from '../connector.js';
@@ -12,11 +14,18 @@ export async function startHttpServer(port: number, connector: Connector): Promi
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url.startsWith('/readyz')) {
       const ok = connector.status.state === 'streaming';
-      res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ state: connector.status.state, lastError: connector.status.lastError }) + '\n');
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          state: connector.status.state,
+          lastError: connector.status.lastError,
+          lastErrorCode: connector.status.lastErrorCode,
+        }) + '\n',
+      );
     } else if (url.startsWith('/metrics')) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(connector.metrics.render());
+      connector.metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': connector.metrics.registry.contentType }).end(text),
+        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+      );
     } else {
       res.writeHead(404).end();
     }

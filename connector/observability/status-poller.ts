@@ -1,12 +1,14 @@
 /**
  * Polls the slot's lag (pg_current_wal_lsn() − confirmed_flush_lsn, the only trustworthy measure;
- * keepalive timestamps are not) into the metrics, every few seconds, on its own connection.
+ * keepalive timestamps are not) and retained WAL (− restart_lsn) into the metrics, every few
+ * seconds, on its own connection; logs a warning when the retained WAL passes its threshold.
  */
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from './metrics.js';
 import { connectSql, slotInfo } from '../source/setup.js';
+import { retainedWalWarning } from '../status.js';
 
 export function startStatusPoller(
   cfg: Config,
@@ -16,11 +18,19 @@ export function startStatusPoller(
 ): { stop(): void } {
   let client: pg.Client | null = null;
   let stopped = false;
+  let warned = false;
   const tick = async () => {
     try {
       client ??= await connectSql(cfg.databaseUrl, 'sluice-status');
       const s = await slotInfo(client, cfg.slot);
       metrics.lagBytes = s?.lagBytes ?? 0;
+      metrics.retainedWalBytes = s?.retainedBytes ?? 0;
+      // One warning when the threshold is crossed, one line when it is back below.
+      const warning = retainedWalWarning(s, cfg.retainedWalWarnBytes);
+      if (warning && !warned) log.warn({ retainedBytes: s?.retainedBytes }, warning);
+      if (!warning && warned)
+        log.info({ retainedBytes: s?.retainedBytes }, 'retained WAL back below the threshold');
+      warned = warning !== null;
     } catch (e) {
       log.debug({ err: (e as Error).message }, 'status poll failed');
       await client?.end().catch(() => undefined);

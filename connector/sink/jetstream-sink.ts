@@ -70,6 +70,8 @@ export interface SinkOptions {
    * trail deltas (fault tests end the process here). Optional.
    */
   beforeTrailingFact?: () => void;
+  /** Called with the subject of every message sent (metrics count events by table). Optional. */
+  onPublish?: (subject: string) => void;
 }
 
 interface Pending {
@@ -167,6 +169,11 @@ export class JetStreamSink {
   /** Messages sent or queued and not yet acknowledged. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Bytes of message bodies sent or queued and not yet acknowledged. */
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
   }
 
   /** True when nothing is in flight and no transaction is open. */
@@ -272,6 +279,7 @@ export class JetStreamSink {
     });
     this.stats.published[stream]!++;
     this.stats.bytes += body.length;
+    this.#o.onPublish?.(msg.subject);
     this.#nc.publish(msg.subject, body, {
       reply: `${this.#inbox}.${id}`,
       headers: headerBytes(msg.id, chain.lastSeq, 'Nats-Expected-Last-Subject-Sequence') as never,
@@ -335,6 +343,7 @@ export class JetStreamSink {
     }
     this.stats.published[stream]!++;
     this.stats.bytes += body.length;
+    this.#o.onPublish?.(msg.subject);
     this.#nc.publish(msg.subject, body, {
       reply: `${this.#inbox}.${id}`,
       headers: headerBytes(msg.id, expected) as never,

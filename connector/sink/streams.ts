@@ -3,12 +3,18 @@
  * changed), the state a session starts from (last sequence and last position per stream), reads of
  * the latest fact of an entity, and the purge that completes a TRUNCATE.
  */
-import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { parseVersion, type Position } from '../../schemas/versions.js';
-import { streamNames } from '../../schemas/subjects.js';
+import { heartbeatSubject, streamNames } from '../../schemas/subjects.js';
 import { fragmentAt } from '../events/json-fragments.js';
 import type { Logger } from '../logger.js';
 
@@ -25,7 +31,7 @@ export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
   } catch (cause) {
     // Only a server that answers "not enabled" is misconfigured; a timeout or a lost connection
     // is an outage the connector waits out.
-    if ((cause as Error).name === 'JetStreamNotEnabled' || /jetstream is not enabled/i.test(String(cause))) {
+    if (isJetStreamDisabled(cause)) {
       throw new SluiceError(ErrorCodes.jetstreamDisabled, 'JetStream is not enabled on the NATS server.', {
         hint: 'Start nats-server with -js (or a jetstream {} block in its config).',
         cause,
@@ -72,8 +78,13 @@ export function desiredStreams(cfg: Config): {
     deltas: {
       ...common,
       name: names.deltas,
-      description: `Sluice deltas, transaction markers and schema events of source ${cfg.source}`,
-      subjects: [`${cfg.prefix}.delta.>`, `${cfg.prefix}.tx.>`, `${cfg.prefix}.schema.>`],
+      description: `Sluice deltas, transaction markers, schema events and heartbeats of source ${cfg.source}`,
+      subjects: [
+        `${cfg.prefix}.delta.>`,
+        `${cfg.prefix}.tx.>`,
+        `${cfg.prefix}.schema.>`,
+        heartbeatSubject(cfg.prefix),
+      ],
       max_age: nanos(cfg.streams.deltasMaxAgeSec * 1000),
       max_bytes: cfg.streams.deltasMaxBytes,
       allow_direct: true,
@@ -108,23 +119,10 @@ export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Log
     try {
       const info = await jsm.streams.info(desired.name!);
       let missing = desired.subjects!.filter((s) => !info.config.subjects.includes(s));
-      // A deltas stream made before schema events existed: add their subject (an update keeps
-      // every stored message; nothing else about the stream changes).
-      const added = `${cfg.prefix}.schema.>`;
-      if (missing.length === 1 && missing[0] === added) {
-        try {
-          await jsm.streams.update(desired.name!, { subjects: [...info.config.subjects, added] });
-        } catch (cause) {
-          throw new SluiceError(
-            ErrorCodes.streamMismatch,
-            `stream ${desired.name} exists without the subject ${added} and could not be updated: ${(cause as Error).message}.`,
-            {
-              hint: `Add ${added} to the stream's subjects (no other stream may capture it), or choose another prefix.`,
-              cause,
-            },
-          );
-        }
-        log.info({ stream: desired.name, subject: added }, 'added the schema events subject to the stream');
+      const addable = laterSubjects(cfg.prefix);
+      if (missing.length && missing.every((s) => addable.includes(s))) {
+        await addSubjects(jsm, desired.name!, info.config.subjects, missing);
+        log.info({ stream: desired.name, subjects: missing }, 'added subjects to the stream');
         missing = [];
       }
       if (missing.length) {
@@ -153,9 +151,53 @@ export async function ensureStreams(jsm: JetStreamManager, cfg: Config, log: Log
   }
 }
 
+/**
+ * Subjects the deltas stream gained after streams were first created. A stream made by an earlier
+ * Sluice lacks them; they are added to it (an update keeps every stored message) instead of
+ * refusing to start.
+ */
+function laterSubjects(prefix: string): string[] {
+  return [`${prefix}.schema.>`, heartbeatSubject(prefix)];
+}
+
+async function addSubjects(
+  jsm: JetStreamManager,
+  stream: string,
+  have: readonly string[],
+  add: readonly string[],
+): Promise<void> {
+  try {
+    await jsm.streams.update(stream, { subjects: [...have, ...add] });
+  } catch (cause) {
+    throw new SluiceError(
+      ErrorCodes.streamMismatch,
+      `stream ${stream} exists without the subjects ${add.join(', ')} and could not be updated: ${(cause as Error).message}.`,
+      {
+        hint: `Add ${add.join(', ')} to the stream's subjects (no other stream may capture them), or choose another prefix (SLUICE_PREFIX).`,
+        cause,
+      },
+    );
+  }
+}
+
+/** A JetStream API error with the given code (nats.js keeps it on `JetStreamApiError.code`). */
+function isApiError(e: unknown, code: number): boolean {
+  return e instanceof JetStreamApiError && e.code === code;
+}
+
 function isNotFound(e: unknown): boolean {
-  const err = e as { code?: unknown; api_error?: { err_code?: number }; message?: string };
-  return err?.api_error?.err_code === 10059 || /stream not found/i.test(String(err?.message));
+  return isApiError(e, JetStreamApiCodes.StreamNotFound);
+}
+
+/**
+ * No JetStream on the server (nats.js's `JetStreamNotEnabled`, which its public module does not
+ * export, so it is recognised by its class name) or not for this account (API code 10039).
+ */
+export function isJetStreamDisabled(e: unknown): boolean {
+  return (
+    (e instanceof Error && e.name === 'JetStreamNotEnabled') ||
+    isApiError(e, JetStreamApiCodes.JetStreamNotEnabledForAccount)
+  );
 }
 
 /** Where a stream stands: its last sequence and the position of its last message. */

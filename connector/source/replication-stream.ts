@@ -13,6 +13,7 @@
 import pg from 'pg';
 import { decodePgoutput, type PgoutputMessage } from './pgoutput.js';
 import { formatLsn } from '../../schemas/versions.js';
+import { ErrorCodes, SluiceError } from '../errors.js';
 
 /** Session settings that fix the text form of values (the type mapping depends on them). */
 export const SESSION_OPTIONS =
@@ -74,9 +75,30 @@ export class ReplicationStream {
     let fail!: (e: Error) => void;
     this.#ended = new Promise<Error | null>((resolve) => {
       fail = (e) => resolve(e);
-      client.once('end', () => resolve(this.#closed ? null : new Error('replication connection ended')));
+      client.once('end', () =>
+        resolve(
+          this.#closed
+            ? null
+            : new SluiceError(
+                ErrorCodes.postgresUnreachable,
+                'the replication connection to PostgreSQL ended.',
+              ),
+        ),
+      );
     });
-    client.on('error', (e) => fail(e));
+    // An 'error' event is the connection failing (errors of statements reject their query); pg's
+    // own ("Connection terminated unexpectedly") carry no SQLSTATE, so they get our code here.
+    client.on('error', (e: Error & { code?: unknown }) =>
+      fail(
+        typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)
+          ? e
+          : new SluiceError(
+              ErrorCodes.postgresUnreachable,
+              `the replication connection to PostgreSQL failed: ${e.message}.`,
+              { cause: e },
+            ),
+      ),
+    );
     await client.connect();
     // pg's Connection emits each CopyData message; the chunk is a view into pg's read buffer,
     // which pg reuses, so every message is decoded synchronously here (values become strings).
@@ -97,7 +119,9 @@ export class ReplicationStream {
       connection.once('replicationStart', () => resolve());
       client
         .query(sql)
-        .then(() => fail(new Error('replication stream ended by the server')))
+        .then(() =>
+          fail(new SluiceError(ErrorCodes.postgresUnreachable, 'PostgreSQL ended the replication stream.')),
+        )
         .catch((e: Error) => {
           reject(e);
           fail(e);
@@ -131,7 +155,8 @@ export class ReplicationStream {
    */
   confirm(lsn: bigint): void {
     if (lsn < this.#confirmed) {
-      throw new Error(
+      throw new SluiceError(
+        ErrorCodes.protocol,
         `confirmed position would move backwards: ${formatLsn(lsn)} < ${formatLsn(this.#confirmed)}`,
       );
     }

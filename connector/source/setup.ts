@@ -306,13 +306,16 @@ export interface SlotInfo {
   confirmedFlushLsn: string | null;
   restartLsn: string | null;
   lagBytes: number | null;
+  /** WAL the slot keeps the server from removing: `pg_current_wal_lsn() − restart_lsn`, bytes. */
+  retainedBytes: number | null;
 }
 
 export async function slotInfo(c: pg.Client, slot: string): Promise<SlotInfo | null> {
   const r = await c.query(
     `SELECT slot_name, plugin, database, active, active_pid, confirmed_flush_lsn::text AS confirmed,
             restart_lsn::text AS restart,
-            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::int8 AS lag
+            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::int8 AS lag,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 AS retained
        FROM pg_replication_slots WHERE slot_name = $1`,
     [slot],
   );
@@ -327,6 +330,7 @@ export async function slotInfo(c: pg.Client, slot: string): Promise<SlotInfo | n
     confirmedFlushLsn: row.confirmed,
     restartLsn: row.restart,
     lagBytes: row.lag === null ? null : Number(row.lag),
+    retainedBytes: row.retained === null ? null : Number(row.retained),
   };
 }
 
@@ -340,7 +344,7 @@ export async function ensureSlot(
   if (info) {
     if (info.plugin !== 'pgoutput' || info.database !== database) {
       throw new SluiceError(
-        ErrorCodes.slotInUse,
+        ErrorCodes.slotConflict,
         `replication slot ${slot} exists for ${info.plugin ?? 'physical replication'} on database ${info.database ?? '-'}, not pgoutput on ${database}.`,
         { hint: 'Set SLUICE_SLOT to another name, or drop that slot if it is unused.' },
       );
@@ -362,7 +366,7 @@ export async function ensureSlot(
     const err = e as { code?: string; message?: string };
     if (err.code === '53400') {
       throw new SluiceError(
-        ErrorCodes.slotInUse,
+        ErrorCodes.noFreeSlots,
         `PostgreSQL has no free replication slot: ${err.message}.`,
         {
           hint: 'Raise max_replication_slots (restart needed) or drop an unused slot.',

@@ -73,6 +73,7 @@ describe('route and selected', () => {
     ],
     ['cdc.tx.991', { kind: 'tx', key: 'tx/991', barrier: false }],
     ['other.delta.public.orders.update.7', null],
+    ['cdc.heartbeat', null],
   ])('%s', (subject, want) => {
     expect(route('cdc', subject)).toEqual(want);
   });

@@ -76,8 +76,9 @@ export interface Routed {
 /** Classifies a subject of the contract; null for anything else (it is skipped). */
 export function route(prefix: string, subject: string): Routed | null {
   const s = parseSubject(prefix, subject);
-  // Schema events (a table's new schemaVersion) are not handed to consumers' handlers.
-  if (!s || s.kind === 'schema') return null;
+  // Schema events (a table's new schemaVersion) and position heartbeats (`<P>.heartbeat`) carry no
+  // row change: not handed to consumers' handlers.
+  if (!s || s.kind === 'schema' || s.kind === 'heartbeat') return null;
   if (s.kind === 'tx') return { kind: 'tx', key: `tx/${s.txid!}`, barrier: false };
   const table = `${s.schema!}.${s.table!}`;
   const r: Routed = { kind: s.kind, table, key: `${table}/${s.key!}`, barrier: false };

@@ -3,35 +3,11 @@
  * logical and missing privileges each give one sentence naming the cause and the fix; doctor,
  * status and teardown report and clean up.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startPostgres, type PostgresServer } from '../harness/index.js';
 import { startEnv, type SluiceEnv } from './env.js';
 import { freePort } from '../harness/ports.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sluice <args>` with exactly the given environment (plus PATH). */
-function sluice(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'cli/sluice.ts', ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
-  });
-}
+import { sluice } from './sluice-command.js';
 
 let env: SluiceEnv;
 let replicaPg: PostgresServer;

@@ -344,12 +344,14 @@ export interface StreamsSummary {
   txMarkers: number;
   /** Schema events (`cdc.schema.…`): one per table version taking effect in the stream. */
   schemaEvents: number;
+  /** Position heartbeats (`cdc.heartbeat`): no row change, not counted by tx markers. */
+  heartbeats: number;
 }
 
 /**
  * The stream-level guarantees after a fault: every delta, fact and tx marker is stored once (by
  * Nats-Msg-Id and by version, the header equal to the event id), versions strictly rise in stream
- * order in both streams, every tx marker's event count adds up to the change deltas, every latest
+ * order in both streams (position heartbeats included), every tx marker's event count adds up to the change deltas, every latest
  * fact that came from a change carries the version of the latest delta of its entity, and a latest
  * snapshot fact is newer than every delta of its entity.
  */
@@ -369,6 +371,7 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
   let changeDeltas = 0;
   let txMarkers = 0;
   let schemaEvents = 0;
+  let heartbeats = 0;
   let markerEvents = 0;
   for (const m of deltas) {
     const ev = m.data as { id: string; data: DeltaLike & { events?: number } };
@@ -382,8 +385,10 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
     if (!(v > prev)) note(`deltas seq ${m.seq}: version ${v} not above the previous ${prev} (${m.subject})`);
     prev = v;
     const parts = m.subject.split('.');
-    if (parts[1] === 'schema') {
-      schemaEvents++; // a table's new schemaVersion: no row change, not counted by tx markers
+    if (parts[1] === 'schema' || parts[1] === 'heartbeat') {
+      if (parts[1] === 'schema')
+        schemaEvents++; // a table's new schemaVersion: not counted by tx markers
+      else heartbeats++;
     } else if (parts[1] === 'tx') {
       txMarkers++;
       markerEvents += ev.data.events ?? 0;
@@ -421,7 +426,7 @@ export async function checkStreams(env: SluiceEnv): Promise<StreamsSummary> {
       note(`fact ${subject} has version ${f.version}, its latest delta ${dv ?? 'none'}`);
   }
   expect(problems, 'stream-level guarantees').toEqual([]);
-  return { deltas, facts, changesByTableOp, changeDeltas, txMarkers, schemaEvents };
+  return { deltas, facts, changesByTableOp, changeDeltas, txMarkers, schemaEvents, heartbeats };
 }
 
 /** Shorthand for the final check of a shop fault test: facts equal tables, deltas equal the audit. */
