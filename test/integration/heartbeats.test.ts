@@ -74,7 +74,7 @@ describe('heartbeats', () => {
         throw new Error('no heartbeat on old.heartbeat yet');
     });
     const info = await jsm.streams.info('OLD_DELTAS');
-    expect(info.config.subjects).toEqual(['old.delta.>', 'old.tx.>', 'old.heartbeat']);
+    expect(info.config.subjects).toEqual(['old.delta.>', 'old.tx.>', 'old.schema.>', 'old.heartbeat']);
     expect((await env.deltas('old'))[0]!.subject).toBe('old.tx.1');
     await c.stop();
     await env.sql(`SELECT pg_drop_replication_slot('old')`);

@@ -104,6 +104,7 @@ describe('versioned schemas', () => {
       'cdc.delta.>',
       'cdc.tx.>',
       'cdc.schema.>',
+      'cdc.heartbeat',
     ]);
     await env.sql(`INSERT INTO scratch VALUES (1)`);
 
