@@ -4,6 +4,7 @@
  * shape by hand on its hot path (connector/events/change-processor.ts) and tests check both agree.
  */
 import { z } from 'zod';
+import { ColumnShape } from './registry.js';
 
 /** CloudEvents `type` of each kind of event. */
 export const EventTypes = {
@@ -82,16 +83,8 @@ export const TxMarkerData = z.object({
 });
 export type TxMarkerData = z.infer<typeof TxMarkerData>;
 
-/** A column as a schema event and the registry describe it (see schemas/registry.ts, ColumnShape). */
-export const SchemaColumn = z.object({
-  name: z.string(),
-  type: z.string(),
-  typeOid: z.number().int(),
-  typeMod: z.number().int(),
-  nullable: z.boolean(),
-  hasDefault: z.boolean().optional(),
-  attnum: z.number().int().optional(),
-});
+/** A column as a schema event and the registry describe it: the registry's {@link ColumnShape}. */
+export const SchemaColumn = ColumnShape;
 
 /** One difference from the previous version (see schemas/compatibility.ts). */
 export const SchemaChangeItem = z.object({
