@@ -19,6 +19,7 @@ commands:
   setup outbox        install sluice.emit() and sluice.set_context() in the database [--print: SQL only]
   teardown            drop the replication slot and publications [--streams to delete streams]
   read-models run     keep the SQL read models current in the read database (SLUICE_READ_DATABASE_URL)
+  read-models serve   the query API over the read models alone (SLUICE_HTTP_PORT, default 8082)
   read-models rebuild <name>    rebuild one read model from the replica, swapped in atomically
   read-models status [--json]   rows, position and lag of each read model
   schemas list|export|codegen|diff

@@ -6,15 +6,19 @@ import { createLogger, silentLogger } from '../../connector/logger.js';
 import { runReadModels } from '../../consumers/read-models/daemon.js';
 import { rebuildReadModel } from '../../consumers/read-models/rebuild.js';
 import { collectReadModelsStatus } from '../../consumers/read-models/status.js';
+import type { ReadModelsConfig } from '../../consumers/read-models/config.js';
+import { startQueryApi, type QueryApi } from '../../consumers/query-api/index.js';
 import { parseOptions, print, readModelsConfigFrom } from './common.js';
 
-const USAGE = 'usage: sluice read-models run | rebuild <name> | status [--json]';
+const USAGE = 'usage: sluice read-models run | serve | rebuild <name> | status [--json]';
 
 export async function readModelsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
     case 'run':
       return run(rest);
+    case 'serve':
+      return serve(rest);
     case 'rebuild':
       return rebuild(rest);
     case 'status':
@@ -36,11 +40,48 @@ async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  const api = await startApi(cfg);
+  if (api) log.info({ module: 'query-api', url: api.url }, 'query API listening');
   try {
     await runReadModels(cfg, log, abort.signal);
   } finally {
+    await api?.close();
     log.flush?.();
   }
+  return 0;
+}
+
+/** The query API on readModelsHttpPort (SLUICE_HTTP_PORT); null when the port is 0. */
+async function startApi(cfg: ReadModelsConfig): Promise<QueryApi | null> {
+  if (cfg.readModelsHttpPort === 0) return null;
+  return startQueryApi({
+    readDatabaseUrl: cfg.readDatabaseUrl,
+    readModelsSchema: cfg.readModelsSchema,
+    readModels: cfg.readModels,
+    fenceTimeoutMs: cfg.queryFenceTimeoutMs,
+    port: cfg.readModelsHttpPort,
+  });
+}
+
+/** `sluice read-models serve`: the query API alone (any number of processes; the daemon writes). */
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, {});
+  const cfg = readModelsConfigFrom(values);
+  const log = createLogger(cfg.logLevel);
+  if (cfg.readModelsHttpPort === 0) {
+    process.stderr.write(
+      'sluice: read-models serve needs a port: SLUICE_HTTP_PORT is 0. Set it to a free port.\n',
+    );
+    return 2;
+  }
+  const api = (await startApi(cfg))!;
+  log.info({ module: 'query-api', url: api.url }, 'query API listening');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await api.close();
+  log.flush?.();
   return 0;
 }
 

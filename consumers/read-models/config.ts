@@ -48,6 +48,14 @@ export const ReadModelsConfigSchema = z.object({
   readModels: z.array(ReadModelDefinitionSchema).default([]),
   /** Most facts applied in one read-database transaction (whole source transactions). Default 5000. */
   readModelsBatchFacts: z.number().int().min(1).max(1_000_000).default(5000),
+  /**
+   * Port of the query API, /healthz and /metrics of `sluice read-models run|serve`
+   * (SLUICE_HTTP_PORT in the process's environment; the file key is `readModelsHttpPort`, because
+   * the file's `httpPort` is the connector's). 0 disables. Default 8082.
+   */
+  readModelsHttpPort: z.number().int().min(0).max(65535).default(8082),
+  /** Longest wait of a read-your-writes fence (`minPosition`) in milliseconds. Default 5000. */
+  queryFenceTimeoutMs: z.number().int().min(0).max(600_000).default(5000),
   /** Log level (shared with the connector). Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -60,6 +68,8 @@ export const READ_MODEL_SETTINGS = [
   'readModelsSourceSchema',
   'readModels',
   'readModelsBatchFacts',
+  'readModelsHttpPort',
+  'queryFenceTimeoutMs',
 ] as const;
 
 /** Environment variables this parser reads, and the setting each one sets. */
@@ -71,6 +81,8 @@ const ENV: Record<string, { key: string; type: 'string' | 'number' }> = {
   SLUICE_READ_DATABASE_URL: { key: 'readDatabaseUrl', type: 'string' },
   SLUICE_READ_MODELS_SCHEMA: { key: 'readModelsSchema', type: 'string' },
   SLUICE_READ_MODELS_BATCH_FACTS: { key: 'readModelsBatchFacts', type: 'number' },
+  SLUICE_HTTP_PORT: { key: 'readModelsHttpPort', type: 'number' },
+  SLUICE_QUERY_FENCE_TIMEOUT_MS: { key: 'queryFenceTimeoutMs', type: 'number' },
 };
 
 /**

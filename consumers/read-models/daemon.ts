@@ -25,6 +25,8 @@ export interface ReadModelsLogger {
 const LOCK_KEY = 0x51ce_0001;
 /** Milliseconds to wait for facts before looking at the open transaction again. */
 const IDLE_WAIT_MS = 100;
+/** Milliseconds between looks at the newest position heartbeat while caught up. */
+const HEARTBEAT_CHECK_MS = 200;
 
 /** Parses and checks every model's SQL; the first one outside the subset stops the start. */
 export async function planModels(cfg: ReadModelsConfig): Promise<ModelRuntime[]> {
@@ -187,6 +189,8 @@ export async function runReadModels(
     let batch: SourceTransaction[] = [];
     let batchFacts = 0;
     let lastRebuildCheck = 0;
+    let lastHeartbeatCheck = 0;
+    let confirmedHeartbeat = 0n;
     while (!signal.aborted) {
       const got = await reader.next(cfg.readModelsBatchFacts, IDLE_WAIT_MS);
       for (const f of got) {
@@ -213,6 +217,22 @@ export async function runReadModels(
         onApplied(pos);
         batch = [];
         batchFacts = 0;
+      }
+      // Idle: a position heartbeat moves the position once every fact published before it is
+      // applied. The heartbeat is read first, the facts stream's end after it: the heartbeat was
+      // published after its facts were acknowledged, so they lie at or before that end.
+      if (
+        !batch.length &&
+        !assembler.open() &&
+        reader.caughtUp &&
+        Date.now() - lastHeartbeatCheck >= HEARTBEAT_CHECK_MS
+      ) {
+        lastHeartbeatCheck = Date.now();
+        const hb = await s.facts.latestHeartbeat();
+        if (hb && hb.lsn > confirmedHeartbeat && reader.lastSeq >= (await s.facts.factsLastSeq())) {
+          await s.maintainer.confirmHeartbeat(hb.lsn);
+          confirmedHeartbeat = hb.lsn;
+        }
       }
       if (Date.now() - lastRebuildCheck > 1000) {
         lastRebuildCheck = Date.now();

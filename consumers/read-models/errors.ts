@@ -10,6 +10,7 @@ export const ReadModelErrorCodes = {
   readDatabase: 'READ_MODEL_DATABASE',
   busy: 'READ_MODEL_BUSY',
   unknownModel: 'READ_MODEL_UNKNOWN',
+  httpPort: 'READ_MODEL_HTTP_PORT',
 } as const;
 export type ReadModelErrorCode = (typeof ReadModelErrorCodes)[keyof typeof ReadModelErrorCodes];
 

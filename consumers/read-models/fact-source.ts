@@ -100,7 +100,7 @@ export class FactSource {
         : { deliver_policy: 'all' as const }),
     });
     const messages = await consumer.consume({ max_messages: 512 });
-    return new FactReader(messages, this.#nc);
+    return new FactReader(messages, this.#nc, afterSeq);
   }
 
   /** The commit marker of transaction `txId`, if it is in the deltas stream. */
@@ -136,6 +136,25 @@ export class FactSource {
     };
   }
 
+  /**
+   * The newest position heartbeat on `<P>.heartbeat` in the deltas stream (docs/events.md): every
+   * source transaction that committed before its `lsn` had its facts acknowledged before it was
+   * published. Null when there is none (or the deltas stream does not carry the subject yet).
+   */
+  async latestHeartbeat(): Promise<{ lsn: bigint; seq: number } | null> {
+    const m = await this.#jsm.streams
+      .getMessage(this.streams.deltas, { last_by_subj: `${this.#prefix}.heartbeat` })
+      .catch(() => null);
+    if (!m) return null;
+    const lsn = (m.json() as { data?: { lsn?: string } }).data?.lsn;
+    return typeof lsn === 'string' ? { lsn: parseLsn(lsn), seq: m.seq } : null;
+  }
+
+  /** The facts stream's last sequence (0 when empty). */
+  async factsLastSeq(): Promise<number> {
+    return (await this.#jsm.streams.info(this.streams.facts)).state.last_seq;
+  }
+
   /** The facts stream's last sequence, the commit LSN of its last fact and when it was stored. */
   async factsHead(): Promise<{ seq: number; lsn: bigint; time: Date | null }> {
     const info = await this.#jsm.streams.info(this.streams.facts);
@@ -164,10 +183,12 @@ export class FactReader {
   #room: (() => void) | null = null;
   #error: Error | null = null;
   #done = false;
+  #lastSeq: number;
 
-  constructor(messages: ConsumerMessages, nc: NatsConnection) {
+  constructor(messages: ConsumerMessages, nc: NatsConnection, afterSeq: number) {
     this.#messages = messages;
     this.#nc = nc;
+    this.#lastSeq = afterSeq;
     void this.#pump();
   }
 
@@ -194,6 +215,11 @@ export class FactReader {
     return this.#buffer.length === 0 && this.#pending === 0;
   }
 
+  /** Sequence of the last fact handed out by `next()` (the start position before any). */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
   async next(max: number, waitMs: number): Promise<FactRecord[]> {
     if (this.#error) throw this.#error;
     if (this.#buffer.length === 0 && !this.#done) {
@@ -208,6 +234,7 @@ export class FactReader {
       if (this.#error) throw this.#error;
     }
     const out = this.#buffer.splice(0, max);
+    if (out.length) this.#lastSeq = out[out.length - 1]!.seq;
     const room = this.#room;
     this.#room = null;
     room?.();

@@ -96,6 +96,10 @@ export class Maintainer {
       rebuild_requested_at timestamptz,
       rebuilt_at timestamptz
     )`);
+    // The newest position heartbeat confirmed: every fact published before it is applied.
+    await db.query(
+      `ALTER TABLE ${quoteIdent(BOOKKEEPING_SCHEMA)}.positions ADD COLUMN IF NOT EXISTS heartbeat_lsn pg_lsn`,
+    );
     await db.query(`CREATE TABLE IF NOT EXISTS ${quoteIdent(BOOKKEEPING_SCHEMA)}.replica_tables (
       table_name text PRIMARY KEY,
       schema_version int NOT NULL
@@ -105,6 +109,19 @@ export class Maintainer {
   /** The replica's position (zero when nothing was applied yet). */
   async replicaPosition(sql: Sql = this.#db.query): Promise<Position> {
     return readPosition(sql, REPLICA_ROW);
+  }
+
+  /**
+   * Records a position heartbeat the read database has caught up with: the caller checked that
+   * every fact published before the heartbeat is applied. A model's position is then
+   * `greatest(lsn, heartbeat_lsn)` (see docs/query-api.md).
+   */
+  async confirmHeartbeat(lsn: bigint): Promise<void> {
+    await this.#db.query(
+      `UPDATE ${quoteIdent(BOOKKEEPING_SCHEMA)}.positions SET heartbeat_lsn = $1::pg_lsn
+       WHERE heartbeat_lsn IS NULL OR heartbeat_lsn < $1::pg_lsn`,
+      [formatLsn(lsn)],
+    );
   }
 
   /** Creates missing replica tables; returns the names that are new (they need loading). */
