@@ -1,0 +1,337 @@
+/**
+ * The query API against real servers: the shop on PostgreSQL with the connector (position
+ * heartbeats every second), the read-model daemon and the API in this process, the read database
+ * as a second database on the same server. Answers are checked against the same SQL run on the
+ * source database.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../harness/index.js';
+import { startEnv, type RunningConnector, type SluiceEnv } from './env.js';
+import { shopConnectorEnv, startTraffic, waitCaughtUp, waitSnapshotsDone } from './faults-helpers.js';
+import { seedShop } from '../../examples/shop/seed.js';
+import { shopReadModels, type ShopReadModel } from '../../examples/shop/read-models.js';
+import { parseReadModelsConfig } from '../../consumers/read-models/config.js';
+import { runReadModels } from '../../consumers/read-models/daemon.js';
+import { startQueryApi, type QueryApi } from '../../consumers/query-api/index.js';
+import { currentPosition, readModels, QueryApiError } from '../../client/index.js';
+
+/** Beyond the shop's three: a composite key, and a text key holding a comma. */
+const EXTRA_MODELS: ShopReadModel[] = [
+  {
+    name: 'order_lines',
+    key: ['order_id', 'line_no'],
+    sql: `SELECT i.order_id, i.line_no, p.sku, p.name AS product, i.quantity, i.unit_price
+          FROM order_items i JOIN products p ON p.id = i.product_id`,
+  },
+  {
+    name: 'places',
+    key: ['place'],
+    sql: `SELECT a.city || ', ' || a.country AS place, count(*) AS addresses FROM addresses a GROUP BY 1`,
+  },
+];
+const MODELS = [...shopReadModels, ...EXTRA_MODELS];
+const silent = { info: () => undefined, warn: () => undefined, debug: () => undefined };
+/** Read-your-writes iterations (SLUICE_RYW_ITERATIONS), spread over 4 concurrent writers. */
+const RYW_ITERATIONS = Number(process.env.SLUICE_RYW_ITERATIONS ?? 400);
+
+interface OrderSummary {
+  order_id: string;
+  status: string;
+  total: string;
+  items: unknown;
+  item_count: string;
+  customer_name: string;
+}
+interface Customer360 {
+  customer_id: string;
+  name: string;
+  email: string;
+  order_count: string;
+  lifetime_value: string;
+}
+type Models = {
+  order_summary: OrderSummary;
+  customer_360: Customer360;
+  product_stock: Record<string, unknown>;
+  order_lines: Record<string, unknown>;
+  places: { place: string; addresses: string };
+};
+
+describe('query API', () => {
+  let env: SluiceEnv;
+  let connector: RunningConnector;
+  let api: QueryApi;
+  const abort = new AbortController();
+  let daemon: Promise<void>;
+
+  /** A fence after everything committed so far, reached by the API. */
+  async function settled(): Promise<string> {
+    const fence = await currentPosition({ query: (t) => env.sql(t) });
+    await readModels<Models>(api.url).list('order_summary', {
+      minPosition: fence,
+      timeoutMs: 60_000,
+      limit: 1,
+    });
+    return fence;
+  }
+
+  beforeAll(async () => {
+    env = await startEnv();
+    await seedShop(env.dbUrl, { customers: 120, products: 30, orders: 400, seed: 21 });
+    const readsUrl = await env.pg.createDatabase('reads');
+    connector = env.startConnector(shopConnectorEnv({ SLUICE_HEARTBEAT_INTERVAL_SEC: '1' }));
+    await waitSnapshotsDone(env);
+    const cfg = parseReadModelsConfig(
+      { readModels: MODELS },
+      { SLUICE_NATS_URL: env.nats.url, SLUICE_READ_DATABASE_URL: readsUrl },
+    );
+    daemon = runReadModels(cfg, silent, abort.signal);
+    daemon.catch(() => undefined);
+    api = await startQueryApi({
+      readDatabaseUrl: readsUrl,
+      readModelsSchema: cfg.readModelsSchema,
+      readModels: cfg.readModels,
+      fenceTimeoutMs: 5000,
+      port: 0,
+      host: '127.0.0.1',
+    });
+    await waitCaughtUp(env);
+    await eventually(
+      async () => {
+        const r = await fetch(`${api.url}/read-models/order_lines?limit=1`);
+        if (r.status !== 200) throw new Error(`order_lines: ${r.status}`);
+        return true;
+      },
+      { timeout: 120_000, interval: 200, message: 'every model built' },
+    );
+  }, 300_000);
+
+  afterAll(async () => {
+    await api?.close();
+    abort.abort();
+    await daemon?.catch(() => undefined);
+    await connector?.stop().catch(() => undefined);
+    await env?.close();
+  });
+
+  it('serves rows by key (single, composite, with a comma) in the lossless mapping, with an ETag', async () => {
+    await settled();
+    const [o] = (
+      await env.sql<{ id: string; status: string; total: string; n: string }>(
+        `SELECT o.id::text, o.status, o.total::text, (SELECT count(*) FROM order_items i WHERE i.order_id = o.id)::text AS n
+         FROM orders o ORDER BY o.id DESC LIMIT 1`,
+      )
+    ).rows;
+    const res = await fetch(`${api.url}/read-models/order_summary/rows/${o!.id}`);
+    expect(res.status).toBe(200);
+    const etag = res.headers.get('etag');
+    expect(etag).toMatch(/^"[0-9A-F]+\/[0-9A-F]+"$/);
+    const row = (await res.json()) as OrderSummary;
+    // int8 and numeric as strings, exactly as PostgreSQL prints them; jsonb as JSON.
+    expect(row).toMatchObject({ order_id: o!.id, status: o!.status, total: o!.total, item_count: o!.n });
+    expect(Array.isArray(row.items) || row.items === null).toBe(true);
+    const again = await fetch(`${api.url}/read-models/order_summary/rows/${o!.id}`, {
+      headers: { 'if-none-match': etag! },
+    });
+    expect(again.status).toBe(304);
+
+    const [line] = (
+      await env.sql<{ order_id: string; line_no: number; sku: string; unit_price: string }>(
+        `SELECT i.order_id::text, i.line_no, p.sku, i.unit_price::text FROM order_items i JOIN products p ON p.id = i.product_id ORDER BY 1, 2 LIMIT 1`,
+      )
+    ).rows;
+    const client = readModels<Models>(api.url);
+    expect(await client.get('order_lines', [line!.order_id, line!.line_no])).toMatchObject({
+      order_id: line!.order_id,
+      line_no: line!.line_no,
+      sku: line!.sku,
+      unit_price: line!.unit_price,
+    });
+    const [place] = (
+      await env.sql<{ place: string; n: string }>(
+        `SELECT city || ', ' || country AS place, count(*)::text AS n FROM addresses GROUP BY 1 ORDER BY 1 LIMIT 1`,
+      )
+    ).rows;
+    expect(place!.place).toContain(',');
+    expect(await client.get('places', [place!.place])).toEqual({ place: place!.place, addresses: place!.n });
+  });
+
+  it('answers 404 for an unknown model or key and 400 for a value of the wrong type, each with the cause', async () => {
+    const unknownModel = await fetch(`${api.url}/read-models/no_such_model/rows/1`);
+    expect(unknownModel.status).toBe(404);
+    expect(await unknownModel.json()).toMatchObject({ code: 'QUERY_UNKNOWN_MODEL' });
+    const unknownKey = await fetch(`${api.url}/read-models/order_summary/rows/999999999`);
+    expect(unknownKey.status).toBe(404);
+    expect(await unknownKey.json()).toMatchObject({ code: 'QUERY_ROW_NOT_FOUND' });
+    expect(await readModels<Models>(api.url).get('order_summary', ['999999999'])).toBeNull();
+    const listUnknown = await fetch(`${api.url}/read-models/no_such_model`);
+    expect(listUnknown.status).toBe(404);
+    const badValue = await fetch(`${api.url}/read-models/order_summary/rows/abc`);
+    expect(badValue.status).toBe(400);
+    expect(((await badValue.json()) as { error: string }).error).toMatch(/bigint/);
+    const badColumn = await fetch(`${api.url}/read-models/order_summary?colour=red`);
+    expect(badColumn.status).toBe(400);
+    expect(await badColumn.json()).toMatchObject({ code: 'QUERY_UNKNOWN_COLUMN' });
+    const wrongArity = await fetch(`${api.url}/read-models/order_lines/rows/1`);
+    expect(wrongArity.status).toBe(400);
+    const badFence = await fetch(`${api.url}/read-models/order_summary?minPosition=yesterday`);
+    expect(badFence.status).toBe(400);
+  });
+
+  it('describes every model in the OpenAPI document', async () => {
+    const doc = (await readModels<Models>(api.url).openApi()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, { properties: Record<string, { type?: unknown }> }> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const m of MODELS) {
+      expect(doc.paths[`/read-models/${m.name}`], m.name).toBeDefined();
+      expect(doc.paths[`/read-models/${m.name}/rows/{key}`], m.name).toBeDefined();
+    }
+    expect(Object.keys(doc.components.schemas.order_summary!.properties).sort()).toEqual(
+      [
+        'order_id',
+        'status',
+        'total',
+        'placed_at',
+        'customer_name',
+        'customer_email',
+        'item_count',
+        'units',
+        'items_total',
+        'items',
+      ].sort(),
+    );
+    expect(doc.components.schemas.order_summary!.properties.order_id!.type).toBe('string');
+    expect(doc.components.schemas.order_lines!.properties.line_no!.type).toBe('integer');
+  });
+
+  it('filters and orders, and pages return every row once while writes happen', async () => {
+    const client = readModels<Models>(api.url);
+    // Filter and descending order, checked against the source at a settled position.
+    await settled();
+    const traffic = startTraffic(env, { rate: 150, seed: 5 });
+    try {
+      const fence = await currentPosition({ query: (t) => env.sql(t) });
+      const before = new Set(
+        (await env.sql<{ id: string }>('SELECT id::text FROM orders')).rows.map((r) => r.id),
+      );
+      const seen: string[] = [];
+      let pages = 0;
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await client.list('order_summary', {
+          limit: 37,
+          ...(cursor ? { cursor } : { minPosition: fence, timeoutMs: 30_000 }),
+        });
+        seen.push(...page.rows.map((r) => r.order_id));
+        pages++;
+        if (!page.nextCursor) break;
+        cursor = page.nextCursor;
+      }
+      const after = new Set(
+        (await env.sql<{ id: string }>('SELECT id::text FROM orders')).rows.map((r) => r.id),
+      );
+      const throughout = [...before].filter((id) => after.has(id));
+      expect(pages).toBeGreaterThan(5);
+      expect(new Set(seen).size, 'no row twice').toBe(seen.length);
+      const got = new Set(seen);
+      expect(
+        throughout.filter((id) => !got.has(id)),
+        'orders that existed throughout, missing',
+      ).toEqual([]);
+      expect(seen, 'in key order').toEqual([...seen].sort((a, b) => Number(a) - Number(b)));
+    } finally {
+      await traffic.stop();
+    }
+    const fence = await settled();
+    const [c] = (
+      await env.sql<{ customer_id: string }>(
+        `SELECT customer_id::text FROM orders GROUP BY customer_id ORDER BY count(*) DESC LIMIT 1`,
+      )
+    ).rows;
+    const truth = (
+      await env.sql<{ id: string }>(
+        `SELECT o.id::text FROM orders o JOIN customers cu ON cu.id = o.customer_id
+         WHERE cu.name = (SELECT name FROM customers WHERE id = $1) ORDER BY o.total DESC, o.id DESC`,
+        [c!.customer_id],
+      )
+    ).rows.map((r) => r.id);
+    const name = (
+      await env.sql<{ name: string }>('SELECT name FROM customers WHERE id = $1', [c!.customer_id])
+    ).rows[0]!.name;
+    const rows: string[] = [];
+    for await (const r of client.all('order_summary', {
+      where: { customer_name: name },
+      order: '-total',
+      limit: 2,
+      minPosition: fence,
+    }))
+      rows.push(r.order_id);
+    expect(rows).toEqual(truth);
+  });
+
+  it('read-your-writes: a query with the fence of a commit always sees it, under shop traffic', async () => {
+    const client = readModels<Models>(api.url);
+    const ids = (
+      await env.sql<{ id: string }>('SELECT id::text FROM customers ORDER BY id LIMIT 40')
+    ).rows.map((r) => r.id);
+    const traffic = startTraffic(env, { rate: 150, seed: 9 });
+    const writers = 4;
+    const stale: string[] = [];
+    const waits: number[] = [];
+    const started = Date.now();
+    try {
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          const db = new pg.Client({ connectionString: env.dbUrl });
+          await db.connect();
+          try {
+            for (let i = w; i < RYW_ITERATIONS; i += writers) {
+              const id = ids[(i * 7) % ids.length]!;
+              const name = `ryw ${i} ${Date.now()}`;
+              await db.query('UPDATE customers SET name = $1 WHERE id = $2', [name, id]);
+              const fence = await currentPosition(db);
+              const t = Date.now();
+              const row = await client.get('customer_360', [id], { minPosition: fence, timeoutMs: 30_000 });
+              waits.push(Date.now() - t);
+              if (row?.name !== name) stale.push(`${i}: customer ${id} ${row?.name} ≠ ${name}`);
+            }
+          } finally {
+            await db.end();
+          }
+        }),
+      );
+    } finally {
+      await traffic.stop();
+    }
+    waits.sort((a, b) => a - b);
+    console.log(
+      `read-your-writes: ${RYW_ITERATIONS} iterations in ${((Date.now() - started) / 1000).toFixed(1)} s, wait p50 ${waits[waits.length >> 1]} ms, p99 ${waits[Math.floor(waits.length * 0.99)]} ms, stale ${stale.length}`,
+    );
+    expect(waits.length).toBe(RYW_ITERATIONS);
+    expect(stale).toEqual([]);
+  }, 600_000);
+
+  it('a fence on an idle database returns within two seconds (position heartbeats), a fence past the source 504s', async () => {
+    await settled();
+    await waitCaughtUp(env);
+    const client = readModels<Models>(api.url);
+    for (let i = 0; i < 3; i++) {
+      const fence = await currentPosition({ query: (t) => env.sql(t) });
+      const t = Date.now();
+      await client.list('product_stock', { minPosition: fence, limit: 1 });
+      const took = Date.now() - t;
+      expect(took, `idle fence ${fence} answered after ${took} ms`).toBeLessThan(2500);
+    }
+    // A position the source has not reached: 504 with where the model stands.
+    const err = await client
+      .list('product_stock', { minPosition: 'FFFFFFF/0', timeoutMs: 300 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QueryApiError);
+    expect((err as QueryApiError).status).toBe(504);
+    expect((err as QueryApiError).currentPosition).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+  });
+});
