@@ -136,7 +136,7 @@ export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
     }
   }
 
-  const app = Fastify({ logger: false, maxParamLength: 2000 });
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 2000 } });
   app.setErrorHandler((err: Error, _req, reply) => {
     if (err instanceof ApiError) {
       void reply
