@@ -4,7 +4,7 @@
  * fences (`minPosition` or `Sluice-Min-Position`). See docs/query-api.md. The only module that
  * imports fastify.
  */
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
 import { formatLsn, parseLsn } from '../../schemas/versions.js';
 import type { ReadModelDefinition } from '../read-models/config.js';
 import { ReadModelError, ReadModelErrorCodes } from '../read-models/errors.js';

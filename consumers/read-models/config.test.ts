@@ -21,9 +21,22 @@ describe('parseReadModelsConfig', () => {
       readModelsSchema: 'views',
       readModelsSourceSchema: 'public',
       readModelsBatchFacts: 5000,
+      readModelsHttpPort: 8082,
+      queryFenceTimeoutMs: 5000,
       readModels: [MODEL],
     });
     expect(Object.isFrozen(cfg.readModels[0])).toBe(true);
+  });
+
+  it("takes the query API's port from SLUICE_HTTP_PORT, not from the connector's httpPort in the file", () => {
+    const cfg = parseReadModelsConfig(
+      { httpPort: 8080 },
+      { ...ENV, SLUICE_HTTP_PORT: '9001', SLUICE_QUERY_FENCE_TIMEOUT_MS: '250' },
+    );
+    expect(cfg).toMatchObject({ readModelsHttpPort: 9001, queryFenceTimeoutMs: 250 });
+    expect(() => parseReadModelsConfig({}, { ...ENV, SLUICE_HTTP_PORT: 'eighty' })).toThrow(
+      /readModelsHttpPort \(SLUICE_HTTP_PORT\): .*got "eighty"/,
+    );
   });
 
   it('takes definitions given in TypeScript', () => {
