@@ -4,7 +4,14 @@
  * as a second database on the same server. Answers are checked against the same SQL run on the
  * source database.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/index.js';
 import { startEnv, type RunningConnector, type SluiceEnv } from './env.js';
@@ -31,6 +38,16 @@ const EXTRA_MODELS: ShopReadModel[] = [
   },
 ];
 const MODELS = [...shopReadModels, ...EXTRA_MODELS];
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A TCP port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 const silent = { info: () => undefined, warn: () => undefined, debug: () => undefined };
 /** Read-your-writes iterations (SLUICE_RYW_ITERATIONS), spread over 4 concurrent writers. */
 const RYW_ITERATIONS = Number(process.env.SLUICE_RYW_ITERATIONS ?? 400);
@@ -64,6 +81,7 @@ describe('query API', () => {
   let api: QueryApi;
   const abort = new AbortController();
   let daemon: Promise<void>;
+  let readsUrl: string;
 
   /** A fence after everything committed so far, reached by the API. */
   async function settled(): Promise<string> {
@@ -79,7 +97,7 @@ describe('query API', () => {
   beforeAll(async () => {
     env = await startEnv();
     await seedShop(env.dbUrl, { customers: 120, products: 30, orders: 400, seed: 21 });
-    const readsUrl = await env.pg.createDatabase('reads');
+    readsUrl = await env.pg.createDatabase('reads');
     connector = env.startConnector(shopConnectorEnv({ SLUICE_HEARTBEAT_INTERVAL_SEC: '1' }));
     await waitSnapshotsDone(env);
     const cfg = parseReadModelsConfig(
@@ -343,5 +361,46 @@ describe('query API', () => {
     expect(err).toBeInstanceOf(QueryApiError);
     expect((err as QueryApiError).status).toBe(504);
     expect((err as QueryApiError).currentPosition).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+  });
+
+  it('sluice read-models serve answers on SLUICE_HTTP_PORT and stops on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-qa-'));
+    const file = join(dir, 'sluice.yaml');
+    writeFileSync(file, stringify({ readDatabaseUrl: readsUrl, readModels: MODELS }));
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/sluice.ts', 'read-models', 'serve'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        SLUICE_CONFIG: file,
+        SLUICE_NATS_URL: env.nats.url,
+        SLUICE_HTTP_PORT: String(port),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await eventually(
+        async () => {
+          const r = await fetch(`${url}/healthz`);
+          if (r.status !== 200) throw new Error(`healthz ${r.status}`);
+          return true;
+        },
+        { timeout: 60_000, interval: 200, message: `serve listening (${out})` },
+      );
+      const fence = await settled();
+      const page = await readModels<Models>(url).list('product_stock', { minPosition: fence, limit: 5 });
+      expect(page.rows.length).toBe(5);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(/sluice_read_model_position_lsn\{model="product_stock"\} \d+/);
+      expect(metrics).toMatch(/sluice_query_api_fence_waits_total 1/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, out).toBe(0);
   });
 });
