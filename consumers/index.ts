@@ -22,3 +22,4 @@ export { isNewer, upsertIfNewer, type Queryable } from './runtime/idempotency.js
 export { defineProjection, type ProjectionOptions } from './runtime/define-projection.js';
 export type { DeltaEvent, FactEvent, TxMarkerEvent } from '../schemas/events.js';
 export * from './read-models/index.js';
+export * from './query-api/index.js';

@@ -40,12 +40,15 @@ async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
-  const api = await startApi(cfg);
-  if (api) log.info({ module: 'query-api', url: api.url }, 'query API listening');
+  let api: QueryApi | null = null;
   try {
-    await runReadModels(cfg, log, abort.signal);
+    // The API starts once the models are checked and built and this process holds the writer lock.
+    await runReadModels(cfg, log, abort.signal, undefined, async () => {
+      api = await startApi(cfg);
+      if (api) log.info({ module: 'query-api', url: api.url }, 'query API listening');
+    });
   } finally {
-    await api?.close();
+    await (api as QueryApi | null)?.close();
     log.flush?.();
   }
   return 0;

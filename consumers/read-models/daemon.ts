@@ -168,16 +168,22 @@ async function loadTable(facts: FactSource, m: Maintainer, t: ReplicaTable, upTo
   return n;
 }
 
-/** Runs the daemon until `signal` aborts. `onApplied` is called after each committed batch. */
+/**
+ * Runs the daemon until `signal` aborts. `onApplied` is called after each committed batch; `onReady`
+ * once the models are checked, the writer lock taken and the models built (the CLI starts the
+ * query API there), before the first fact is read.
+ */
 export async function runReadModels(
   cfg: ReadModelsConfig,
   log: ReadModelsLogger,
   signal: AbortSignal,
   onApplied: (pos: Position) => void = () => undefined,
+  onReady: () => Promise<void> = async () => undefined,
 ): Promise<void> {
   const s = await openSession(cfg, log);
   let reader: FactReader | null = null;
   try {
+    await onReady();
     let pos = await s.maintainer.replicaPosition();
     log.info(
       { module: 'read-models', models: s.models.map((m) => m.def.name), streamSeq: pos.streamSeq },

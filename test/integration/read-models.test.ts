@@ -104,7 +104,13 @@ describe('read models', () => {
     writeFileSync(file, stringify({ readDatabaseUrl: readsUrl, readModels: models }));
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/sluice.ts', ...args], {
       cwd: ROOT,
-      env: { ...process.env, SLUICE_CONFIG: file, SLUICE_NATS_URL: env.nats.url, SLUICE_LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        SLUICE_CONFIG: file,
+        SLUICE_NATS_URL: env.nats.url,
+        SLUICE_LOG_LEVEL: 'info',
+        SLUICE_HTTP_PORT: '0', // no query API: tests in parallel would compete for its port
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
