@@ -8,6 +8,7 @@ import Fastify, { type FastifyRequest } from 'fastify';
 import { formatLsn, parseLsn } from '../../schemas/versions.js';
 import type { ReadModelDefinition } from '../read-models/config.js';
 import { ReadModelError, ReadModelErrorCodes } from '../read-models/errors.js';
+import { createMetricsRegistry, type Registry } from '../../observability/metrics-registry.js';
 import { ApiMetrics } from './api-metrics.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { loadModels } from './model-catalog.js';
@@ -26,6 +27,8 @@ export interface QueryApiOptions {
   /** TCP port (0: any free port). */
   readonly port: number;
   readonly host?: string;
+  /** The process's metrics registry, served at /metrics (a new one with the process metrics when absent). */
+  readonly registry?: Registry;
 }
 
 export interface QueryApi {
@@ -54,7 +57,8 @@ class ApiError extends Error {
 export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
   const db = new QueryDb(opts.readDatabaseUrl, 'sluice-query-api');
   const watcher = new PositionWatcher(db);
-  const metrics = new ApiMetrics();
+  const registry = opts.registry ?? createMetricsRegistry({ processMetrics: true });
+  const metrics = new ApiMetrics(registry, () => watcher.read());
   const defs = new Map(opts.readModels.map((d) => [d.name, d]));
   let models = new Map<string, ServedModel>();
   const reload = async () => {
@@ -168,8 +172,7 @@ export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
   });
 
   app.get('/metrics', async (_req, reply) => {
-    const pos = await watcher.read().catch(() => new Map<string, bigint>());
-    return reply.type('text/plain; version=0.0.4').send(metrics.render(pos));
+    return reply.type(registry.contentType).send(await registry.metrics());
   });
 
   app.get('/read-models/openapi.json', async () => {
