@@ -22,3 +22,13 @@ export { isNewer, upsertIfNewer, type Queryable } from './runtime/idempotency.js
 export { defineProjection, type ProjectionOptions } from './runtime/define-projection.js';
 export type { DeltaEvent, FactEvent, TxMarkerEvent } from '../schemas/events.js';
 export * from './read-models/index.js';
+export type { FactLookup, KeyInput } from './runtime/fact-lookup.js';
+export {
+  defineEnricher,
+  isEnricherDefinition,
+  type EnrichContext,
+  type EnricherDefinition,
+  type EnricherOptions,
+  type EventDraft,
+} from './enrichers/define-enricher.js';
+export { enricherJsonSchemas } from './enrichers/enricher-schemas.js';
