@@ -26,6 +26,7 @@ import { runReadModels } from '../../consumers/read-models/daemon.js';
 import { collectReadModelsStatus, type ReadModelStatus } from '../../consumers/read-models/status.js';
 import { hostConsumers } from '../../consumers/runtime/consumer-host.js';
 import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
+import { listConsumers } from '../../consumers/runtime/consumer-admin.js';
 import { seedShop } from '../../examples/shop/seed.js';
 import { runTraffic } from '../../examples/shop/traffic.js';
 import { shopReadModels } from '../../examples/shop/read-models.js';
@@ -102,11 +103,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
     // enricher would retry it until it is dead-lettered).
     let enricherState = 'waiting for the snapshot';
     const enricherDone = (async () => {
-      const kv = await new Kvm(nc).open(snapshotBucketName(cfg.prefix));
+      const kvm = new Kvm(nc);
       for (;;) {
         if (abort.signal.aborted) return;
-        const states = await listSnapshots(kv);
-        if (states.length && states.every((st) => st.status === 'done')) break;
+        // The connector creates the bucket when it starts its first snapshot.
+        const kv = await kvm.open(snapshotBucketName(cfg.prefix)).catch(() => null);
+        const states = kv ? await listSnapshots(kv).catch(() => []) : [];
+        const open = states.filter((st) => st.status !== 'done');
+        if (states.length && !open.length) break;
+        enricherState = `waiting for the snapshot (${open.map((st) => `${st.table} ${st.status}`).join(', ') || 'not started'})`;
         await new Promise((r) => setTimeout(r, 250));
       }
       background.push(
@@ -163,6 +168,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
         .info(names.events, { subjects_filter: integrationSubjects })
         .catch(() => null);
       integrationEvents = Object.values(ev?.state.subjects ?? {}).reduce((a, n) => a + n, 0);
+      // The enricher's lag: deltas not yet delivered to it.
+      const enricherLag = await listConsumers(client, cfg.prefix)
+        .then((cs) => cs.find((x) => x.name === shopOrderEvents.name)?.pending ?? null)
+        .catch(() => null);
       const elapsed = Math.round((now - started) / 1000);
       const eventsPerSec = Math.round(((integrationEvents - lastEvents) * 1000) / elapsedMs);
       lastEvents = integrationEvents;
@@ -178,7 +187,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
             (m) =>
               `read model ${m.name.padEnd(16)} ${String(m.rows).padStart(7)} rows, lag ${m.lagSeconds.toFixed(1)} s (${m.lagBytes} bytes)`,
           ),
-          `integration events  ${eventsPerSec}/s, ${integrationEvents} in total (enricher ${shopOrderEvents.name}: ${enricherState})`,
+          `integration events  ${eventsPerSec}/s, ${integrationEvents} in total (enricher ${shopOrderEvents.name}: ${enricherState}, ${enricherLag ?? '?'} deltas behind)`,
           `last event          ${lastIntegration.slice(0, 150)}`,
           // QUERY-API: the query API (issue 11) prints its URL and a read-your-writes curl here, e.g.
           //   query API   http://127.0.0.1:<port>/read-models/order_summary
@@ -195,7 +204,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
         const rm = models.map((m) => `${m.name}=${m.rows} rows/lag ${m.lagSeconds.toFixed(1)}s`).join(' ');
         print(
           `t=${elapsed}s changes/s=${perSec} slot lag=${slot?.lagBytes ?? '?'}B streams: ${streams.join(' ')} ` +
-            `read models: ${rm || 'starting'} integration events/s=${eventsPerSec} total=${integrationEvents} enricher=${enricherState}`,
+            `read models: ${rm || 'starting'} integration events/s=${eventsPerSec} total=${integrationEvents} enricher=${enricherState} enricher lag=${enricherLag ?? '?'}`,
         );
         for (const f of failures.splice(0)) print(f);
       }

@@ -45,7 +45,8 @@ async function orderItems(facts: FactLookup, orderId: string) {
   for (let from = 1; ; from += LINE_BATCH) {
     const keys = Array.from({ length: LINE_BATCH }, (_, i) => ({ order_id: orderId, line_no: from + i }));
     const found = await facts.get('public.order_items', keys);
-    for (const f of found) if (f && !f.deleted && f.row) items.push(f.row);
+    // A deleted item (its order was cancelled and deleted since) is read from its tombstone.
+    for (const f of found) if (f?.row) items.push(f.row);
     if (found.some((f) => f === null)) return items;
   }
 }
@@ -71,17 +72,21 @@ export default defineEnricher({
     const type = TYPES[status as keyof typeof TYPES];
     if (!type) return null;
     const orderId = String(delta.data.key!.id);
-    const [order] = await facts.rows('public.orders', [{ id: orderId }]);
+    // facts.get, not facts.rows: the lookups see current state, and an order (its items, its
+    // customer) deleted since this change is still described by its tombstone's last row.
+    const order = (await facts.get('public.orders', [{ id: orderId }]))[0]?.row;
     if (!order) throw new Error(`order ${orderId} has no fact yet`);
-    const [customer] = await facts.rows('public.customers', [{ id: String(order.customer_id) }]);
+    const customer = (await facts.get('public.customers', [{ id: String(order.customer_id) }]))[0]?.row;
     const items = await orderItems(facts, orderId);
     // The snapshot of a freshly started connector may not have published them yet: retried.
     if (!customer || !items.length)
       throw new Error(`order ${orderId}: customer or items not in the facts yet`);
-    const products = await facts.rows(
-      'public.products',
-      items.map((i) => ({ id: String(i.product_id) })),
-    );
+    const products = (
+      await facts.get(
+        'public.products',
+        items.map((i) => ({ id: String(i.product_id) })),
+      )
+    ).map((f) => f?.row ?? null);
     return {
       type,
       subject: orderId,
