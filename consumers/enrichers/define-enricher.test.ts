@@ -162,7 +162,7 @@ describe('enricherJsonSchemas', () => {
     const a = defineEnricher(base);
     const b = defineEnricher({ ...base, name: 'other' });
     expect(() => enricherJsonSchemas([a, b])).toThrow(
-      'enrichers orders-out and other both define shop.order.paid',
+      'enrichers orders-out and other both define shop.order.paid.v1',
     );
   });
 });

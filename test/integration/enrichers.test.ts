@@ -5,6 +5,9 @@
  * across a SIGKILL of the enricher mid-stream and a replay (`sluice consumers reset`).
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -204,15 +207,22 @@ describe('enrichers', () => {
     await enricher.kill('SIGTERM');
   }, 300_000);
 
-  it('exports its contracts as JSON Schema', () => {
+  it('exports its contracts as JSON Schema (sluice schemas export --enricher)', async () => {
     const schemas = enricherJsonSchemas([orderEvents]);
+    const out = mkdtempSync(join(tmpdir(), 'sluice-contracts-'));
+    const cli = sluice(['schemas', 'export', '--out', out, '--enricher', MODULE]);
+    expect(await cli.exited, cli.output()).toBe(0);
+    expect(
+      JSON.parse(readFileSync(join(out, 'integration', 'shop.order.paid.v1.schema.json'), 'utf8')),
+    ).toEqual(schemas['shop.order.paid.v1']);
+    rmSync(out, { recursive: true, force: true });
     expect(Object.keys(schemas).sort()).toEqual([
-      'shop.order.cancelled',
-      'shop.order.paid',
-      'shop.order.placed',
-      'shop.order.shipped',
+      'shop.order.cancelled.v1',
+      'shop.order.paid.v1',
+      'shop.order.placed.v1',
+      'shop.order.shipped.v1',
     ]);
-    const placed = schemas['shop.order.placed']!;
+    const placed = schemas['shop.order.placed.v1']!;
     expect(placed.$id).toBe('urn:sluice:contract:shop.order.placed:v1');
     expect((placed.properties as Record<string, unknown>).items).toMatchObject({
       type: 'array',
