@@ -23,3 +23,13 @@ export { defineProjection, type ProjectionOptions } from './runtime/define-proje
 export type { DeltaEvent, FactEvent, TxMarkerEvent } from '../schemas/events.js';
 export * from './read-models/index.js';
 export * from './query-api/index.js';
+export type { FactLookup, KeyInput } from './runtime/fact-lookup.js';
+export {
+  defineEnricher,
+  isEnricherDefinition,
+  type EnrichContext,
+  type EnricherDefinition,
+  type EnricherOptions,
+  type EventDraft,
+} from './enrichers/define-enricher.js';
+export { enricherJsonSchemas } from './enrichers/enricher-schemas.js';

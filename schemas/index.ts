@@ -8,3 +8,4 @@ export * from './compatibility.js';
 export * from './upcasters.js';
 export * from './json-schema-to-zod.js';
 export * from './codegen.js';
+export * from './integration-events.js';

@@ -14,11 +14,16 @@ import { generateModule } from '../../schemas/codegen.js';
 import { diffVersions } from '../../schemas/compatibility.js';
 import { exportSchemas } from '../../schemas/json-schema-export.js';
 import { columnsOf, schemaBucketName, type SchemaRegistryReader } from '../../schemas/registry.js';
+import { loadConsumerModules } from '../../consumers/runtime/module-loader.js';
+import { isEnricherDefinition } from '../../consumers/enrichers/define-enricher.js';
+import { enricherJsonSchemas } from '../../consumers/enrichers/enricher-schemas.js';
 import { parseOptions, print } from './common.js';
 
 const USAGE = `usage:
   sluice schemas list                                   every table and its versions
-  sluice schemas export --out <dir>                     JSON Schema files of the events and every table version
+  sluice schemas export --out <dir> [--enricher <module>]…
+                                                        JSON Schema files of the events and every table version,
+                                                        and the integration-event contracts of the enrichers
   sluice schemas codegen --out <file.ts>                TypeScript module: zod schemas and types per table version
   sluice schemas diff <schema.table> <v1> <v2> [--fail-on-breaking] [--json]
                                                         is v2 backward compatible with v1, and why`;
@@ -76,10 +81,17 @@ export async function schemasCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'export': {
-      const { values } = parseOptions(rest, { out: { type: 'string' } });
+      const { values } = parseOptions(rest, {
+        out: { type: 'string' },
+        enricher: { type: 'string', multiple: true },
+      });
       if (!values.out) usage('sluice schemas export needs --out <dir>.');
       const all = await withReader(natsConfig(values), (r) => r.all());
       const files = exportSchemas(all);
+      // Integration events: integration/<domain>.<type>.v<N>.schema.json per enricher contract.
+      const enrichers = (await loadConsumerModules(values.enricher ?? [])).filter(isEnricherDefinition);
+      for (const [type, schema] of Object.entries(enricherJsonSchemas(enrichers)))
+        files.set(`integration/${type}.schema.json`, schema);
       for (const [path, schema] of files) {
         const file = join(resolve(values.out), path);
         await mkdir(dirname(file), { recursive: true });

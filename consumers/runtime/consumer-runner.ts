@@ -28,6 +28,7 @@ import {
 } from './dead-letters.js';
 import type { ConsumerContext, ConsumerDefinition, EventPosition, RawMessage } from './define-consumer.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
+import { factLookup, type FactLookup } from './fact-lookup.js';
 import {
   bodyText,
   type Delivery,
@@ -84,6 +85,7 @@ export class ConsumerRunner {
   readonly metrics: ConsumerMetrics;
   readonly #client: JetStreamClient;
   readonly #prefix: string;
+  #facts: FactLookup | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #stream: string;
@@ -709,6 +711,7 @@ export class ConsumerRunner {
     };
     let log: Logger | undefined;
     const parentLog = this.#log;
+    const facts = () => (this.#facts ??= factLookup(client, this.#prefix, streamNames(this.#prefix).facts));
     return {
       get log() {
         return (log ??= parentLog.child({
@@ -724,6 +727,10 @@ export class ConsumerRunner {
       once: async (id, fn) => {
         this.#processed ??= ProcessedIds.open(client, this.#prefix, this.def.name);
         return (await this.#processed).once(id, fn);
+      },
+      prefix: this.#prefix,
+      get facts() {
+        return facts();
       },
       publish: async (subject, data, opts = {}) => {
         const n = published++;

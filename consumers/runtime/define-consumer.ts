@@ -9,6 +9,7 @@ import type { DeltaEvent, FactEvent, TxMarkerEvent } from '../../schemas/events.
 import type { Op } from '../../schemas/subjects.js';
 import { backoffProblem, DEFAULT_BACKOFF, type Backoff } from './backoff.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
+import type { FactLookup } from './fact-lookup.js';
 
 /** Where an event sits: its stream, stream sequence and (facts and deltas) its version. */
 export interface EventPosition {
@@ -66,6 +67,13 @@ export interface ConsumerContext {
    * recorded `id` as done (kept 7 days in the KV bucket `<P>_PROCESSED`). Resolves whether it ran.
    */
   once(id: string, fn: () => Promise<void> | void): Promise<boolean>;
+  /** The connector's subject prefix (setting `prefix`), e.g. to build subjects to publish on. */
+  readonly prefix: string;
+  /**
+   * Current state of related rows, read by key from `<P>_FACTS` (direct gets, sent together):
+   * `ctx.facts.rows('public.customers', [{ id: '4' }])`.
+   */
+  readonly facts: FactLookup;
 }
 
 /** What `from` delivers. */

@@ -291,6 +291,22 @@ export class JetStreamClient {
     }
   }
 
+  /**
+   * The latest message on `subject` (a literal subject), read with a direct get (any replica may
+   * answer: the stream needs `allow_direct`, as the connector's are), or null when there is none.
+   */
+  async lastMessageOf(stream: string, subject: string): Promise<StoredMessage | null> {
+    try {
+      const m = await this.#jsm.direct.getMessage(stream, { last_by_subj: subject });
+      return m
+        ? { subject: m.subject, seq: m.seq, time: m.time, headers: headerRecord(m.header), data: m.data }
+        : null;
+    } catch (e) {
+      if (isApiError(e, JetStreamApiCodes.NoMessageFound)) return null;
+      throw e;
+    }
+  }
+
   async deleteMessage(stream: string, seq: number): Promise<boolean> {
     try {
       return await this.#jsm.streams.deleteMessage(stream, seq, false);
