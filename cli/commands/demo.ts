@@ -23,6 +23,7 @@ import { streamNames } from '../../schemas/subjects.js';
 import { listSnapshots, snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
 import { parseReadModelsConfig } from '../../consumers/read-models/config.js';
 import { runReadModels } from '../../consumers/read-models/daemon.js';
+import { startQueryApi, type QueryApi } from '../../consumers/query-api/index.js';
 import { collectReadModelsStatus, type ReadModelStatus } from '../../consumers/read-models/status.js';
 import { hostConsumers } from '../../consumers/runtime/consumer-host.js';
 import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
@@ -97,6 +98,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       { SLUICE_NATS_URL: nats.url, SLUICE_READ_DATABASE_URL: readsUrl },
     );
     const failures: string[] = [];
+    let queryApi: QueryApi | null = null;
     const client = await JetStreamClient.create(nc);
     // The read models and the enricher start once the snapshot published every table's facts: a
     // read model refuses tables without facts, and a paid seeded order would find no items (the
@@ -119,6 +121,18 @@ export async function demoCommand(argv: string[]): Promise<number> {
           failures.push(`read models stopped: ${(e as Error).message}`);
         }),
       );
+      // The query API over the models: the usual port when it is free, any free port otherwise.
+      const api = (port: number) =>
+        startQueryApi({
+          readDatabaseUrl: readsUrl,
+          readModelsSchema: readCfg.readModelsSchema,
+          readModels: readCfg.readModels,
+          fenceTimeoutMs: readCfg.queryFenceTimeoutMs,
+          port,
+          host: '127.0.0.1',
+        });
+      queryApi = await api(readCfg.readModelsHttpPort).catch(() => api(0));
+      if (abort.signal.aborted) await queryApi.close();
       enricherState = 'running';
       await hostConsumers(
         [shopOrderEvents],
@@ -155,6 +169,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
       lastChanges = t.changes;
       lastAt = now;
       const slot = await slotInfo(sql, cfg.slot).catch(() => null);
+      // A read-your-writes fence for the curl line: the source's WAL position now.
+      const fence = await sql
+        .query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+        .then((r) => r.rows[0]!.lsn)
+        .catch(() => null);
       const streams: string[] = [];
       for (const s of [names.facts, names.deltas, names.events]) {
         const info = await jsm.streams.info(s).catch(() => null);
@@ -189,10 +208,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
           ),
           `integration events  ${eventsPerSec}/s, ${integrationEvents} in total (enricher ${shopOrderEvents.name}: ${enricherState}, ${enricherLag ?? '?'} deltas behind)`,
           `last event          ${lastIntegration.slice(0, 150)}`,
-          // QUERY-API: the query API (issue 11) prints its URL and a read-your-writes curl here, e.g.
-          //   query API   http://127.0.0.1:<port>/read-models/order_summary
-          //   curl        'http://127.0.0.1:<port>/read-models/order_summary/rows/<id>?minPosition=<lsn>'
-          `query API           (not started yet: its URL and a read-your-writes curl will appear here)`,
+          ...queryApiLines(queryApi, fence),
           ...failures,
           '',
           `PostgreSQL ${dbUrl}   reads ${readsUrl}`,
@@ -204,13 +220,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
         const rm = models.map((m) => `${m.name}=${m.rows} rows/lag ${m.lagSeconds.toFixed(1)}s`).join(' ');
         print(
           `t=${elapsed}s changes/s=${perSec} slot lag=${slot?.lagBytes ?? '?'}B streams: ${streams.join(' ')} ` +
-            `read models: ${rm || 'starting'} integration events/s=${eventsPerSec} total=${integrationEvents} enricher=${enricherState} enricher lag=${enricherLag ?? '?'}`,
+            `read models: ${rm || 'starting'} integration events/s=${eventsPerSec} total=${integrationEvents} enricher=${enricherState} enricher lag=${enricherLag ?? '?'} query API=${(queryApi as QueryApi | null)?.url ?? 'starting'}`,
         );
         for (const f of failures.splice(0)) print(f);
       }
     }
     abort.abort();
     const stats = await traffic;
+    await (queryApi as QueryApi | null)?.close();
     await Promise.allSettled(background);
     await sql.end();
     await nc.close();
@@ -240,4 +257,16 @@ function summariseIntegration(body: string): string {
   } catch {
     return body.slice(0, 80);
   }
+}
+
+/**
+ * The query API's lines of the screen: its URL and a ready-to-copy curl that reads a customer's
+ * row with a read-your-writes fence (the source's WAL position at this redraw).
+ */
+function queryApiLines(api: QueryApi | null, fence: string | null): string[] {
+  if (!api) return ['query API           starts with the read models'];
+  return [
+    `query API           ${api.url}/read-models/openapi.json`,
+    `read-your-writes    curl '${api.url}/read-models/customer_360/rows/1?minPosition=${fence ?? '0/0'}'`,
+  ];
 }

@@ -85,6 +85,17 @@ describe('sluice demo', () => {
     const first = IntegrationEvent.parse(msgs[0]!.data);
     orderEvents.enricher.contracts[first.type.slice('shop.'.length)]!.parse(first.data);
 
+    // The query API it prints answers, and a fence at the source's position now is met.
+    const apiUrl = await eventually(
+      () => /query API=(http:\/\/\S+)/.exec(out)?.[1] ?? Promise.reject(new Error('no query API yet')),
+      { timeout: 60_000, interval: 250, message: `the query API URL:\n${tail(out)}` },
+    );
+    const openapi = await fetch(`${apiUrl}/read-models/openapi.json`);
+    expect(openapi.status).toBe(200);
+    expect(JSON.stringify(await openapi.json())).toContain('order_summary');
+    const page = await fetch(`${apiUrl}/read-models/order_summary?limit=1`);
+    expect(page.status).toBe(200);
+
     c.kill('SIGINT');
     const code = await Promise.race([
       exited,
