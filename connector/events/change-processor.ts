@@ -892,13 +892,13 @@ export class ChangeProcessor {
       return this.#applicationMessage(prefix, content, transactional, lsn);
     }
     if (!this.#o.onLogicalMessage) return;
-    const copy = content; // decodePgoutput copies it out of pg's read buffer
+    // `content` is already a copy (decodePgoutput copies it out of pg's reused read buffer).
     if (transactional) {
       const tx = this.#openTx();
-      tx.messages.push({ prefix, content: copy, transactional, commitLsn: tx.commitLsn, idx: -1 });
+      tx.messages.push({ prefix, content, transactional, commitLsn: tx.commitLsn, idx: -1 });
       return;
     }
-    return this.#o.onLogicalMessage({ prefix, content: copy, transactional, commitLsn: lsn, idx: 0 });
+    return this.#o.onLogicalMessage({ prefix, content, transactional, commitLsn: lsn, idx: 0 });
   }
 
   /**

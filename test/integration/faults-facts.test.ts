@@ -9,9 +9,14 @@
  * (the `SLUICE_FAULT_POINT=fact-after-delta-ack:<n>` fault point ends the process right there).
  *
  * The kill moments come from a seeded PRNG: SLUICE_FAULT_SEED replays a failing run.
+ * SLUICE_FAULT_ISSUE=1 runs the shape reported in the issue instead (TPC-B only at full rate for
+ * 40 s, default snapshot settings, kills every 5–9 s); SLUICE_FAULT_RATE paces pgbench (-R).
  */
 import { spawn } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startEnv, liveFacts, type ChildConnector, type SluiceEnv } from './env.js';
 import {
   auditCounts,
@@ -111,10 +116,8 @@ describe('faults: facts after crashes', () => {
     await waitStreaming(c);
     // TPC-B (accounts, tellers, branches updated, history inserted) plus updates hammering 300 accounts.
     const hammer = `\\set aid random(1, 300)\nUPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n`;
-    const { writeFileSync, mkdtempSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'sluice-pgbench-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'hammer.sql'), hammer);
     const load = pgbench(
       process.env.SLUICE_FAULT_ISSUE
