@@ -50,7 +50,7 @@ import { KvSchemaRegistry, openSchemaBucket } from './sink/schema-store.js';
 import { EventValidator } from './events/event-validator.js';
 import { LargeEventStore } from './sink/large-events.js';
 import { FactReader } from './sink/fact-reader.js';
-import { streamNames } from '../schemas/subjects.js';
+import { heartbeatRequestSubject, streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
 import { Snapshotter } from './snapshot/snapshotter.js';
@@ -400,6 +400,10 @@ export class Connector {
     });
     snapshotter.attach(processor, sql);
     emitter?.start();
+    // Heartbeats on request (docs/events.md): someone waits for the position to pass a point.
+    const heartbeatRequests = emitter
+      ? nc.subscribe(heartbeatRequestSubject(cfg.prefix), { callback: () => emitter.requestNow() })
+      : null;
     const aborted = abortedPromise(signal);
 
     // The processing loop: synchronous through whatever is queued, awaiting only when it must.
@@ -459,6 +463,7 @@ export class Connector {
       stream.flushStatus();
       this.#log.info({ confirmed: formatLsn(stream.confirmed) }, 'drained and stopped');
     }
+    heartbeatRequests?.unsubscribe();
     await emitter?.close();
     await stream.close();
     sink.close();

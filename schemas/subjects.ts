@@ -71,6 +71,15 @@ export function heartbeatSubject(prefix: string): string {
   return `${prefix}.heartbeat`;
 }
 
+/**
+ * `<P>.signal.heartbeat`: a plain NATS subject (in no stream) on which anyone waiting for the source
+ * position to move — the query API holding a read-your-writes fence — asks the streaming connector
+ * for a heartbeat now. The message body is ignored.
+ */
+export function heartbeatRequestSubject(prefix: string): string {
+  return `${prefix}.signal.heartbeat`;
+}
+
 /** What a subject of the contract names. */
 export interface ParsedSubject {
   kind: 'fact' | 'delta' | 'tx' | 'schema' | 'heartbeat';

@@ -130,6 +130,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
           fenceTimeoutMs: readCfg.queryFenceTimeoutMs,
           port,
           host: '127.0.0.1',
+          heartbeatRequests: {
+            natsUrl: readCfg.natsUrl,
+            natsCreds: readCfg.natsCreds,
+            prefix: readCfg.prefix,
+          },
         });
       queryApi = await api(readCfg.readModelsHttpPort).catch(() => api(0));
       if (abort.signal.aborted) await queryApi.close();

@@ -63,6 +63,7 @@ async function startApi(cfg: ReadModelsConfig): Promise<QueryApi | null> {
     readModels: cfg.readModels,
     fenceTimeoutMs: cfg.queryFenceTimeoutMs,
     port: cfg.readModelsHttpPort,
+    heartbeatRequests: { natsUrl: cfg.natsUrl, natsCreds: cfg.natsCreds, prefix: cfg.prefix },
   });
 }
 

@@ -115,12 +115,12 @@ async function tx(p: ChangeProcessor, lsn: bigint, body: PgoutputMessage[]): Pro
   await p.handle({ tag: 'commit', flags: 0, commitLsn: lsn, endLsn: lsn + 8n, commitTime: 0n });
 }
 
-const beat = (slot = 'sluice'): PgoutputMessage => ({
+const beat = (slot = 'sluice', requested = false): PgoutputMessage => ({
   tag: 'message',
   transactional: true,
   lsn: 0n,
   prefix: HEARTBEAT_MESSAGE_PREFIX,
-  content: Buffer.from(heartbeatContent(slot)),
+  content: Buffer.from(heartbeatContent(slot, requested)),
 });
 const insert = (id: string): PgoutputMessage => ({ tag: 'insert', relationId: 1, newTuple: [id] });
 
@@ -151,6 +151,22 @@ describe('position heartbeats', () => {
       txs: [[relation, insert('1')], [beat()], [beat()]],
       // (the table's first description is also its first schema version: a schema event)
       want: ['cdc.schema.public.t', 'cdc.delta.public.t.insert.1', 'cdc.tx.4096', 'cdc.heartbeat'],
+    },
+    {
+      name: 'a requested heartbeat right after changes (a fence waits for a position past them)',
+      txs: [[relation, insert('1')], [beat('sluice', true)], [beat()]],
+      want: [
+        'cdc.schema.public.t',
+        'cdc.delta.public.t.insert.1',
+        'cdc.tx.4096',
+        'cdc.heartbeat',
+        'cdc.heartbeat',
+      ],
+    },
+    {
+      name: "not another connector's heartbeat, requested or not (another slot on the same database)",
+      txs: [[beat('other')], [beat('other', true)]],
+      want: [],
     },
     {
       name: "not another connector's heartbeat (another slot on the same database)",

@@ -16,7 +16,9 @@
  *   event is acknowledged.
  *
  * While changes flow, their commit markers carry the position and heartbeats publish nothing: the
- * heartbeat transactions still move the slot.
+ * heartbeat transactions still move the slot. A heartbeat written on request (a message on
+ * `<P>.signal.heartbeat`, sent by the query API while a read-your-writes fence waits) is published
+ * in any case.
  */
 import { heartbeatSubject } from '../../schemas/subjects.js';
 import { formatLsn } from '../../schemas/versions.js';
@@ -60,6 +62,7 @@ export class HeartbeatPublisher {
   readonly #prefix: string;
   readonly #source: string;
   readonly #content: string;
+  readonly #requestedContent: string;
   readonly #target: HeartbeatTarget;
   readonly #sink: HeartbeatSinkView;
   /** Messages published on the deltas stream as of the previous heartbeat. */
@@ -77,6 +80,7 @@ export class HeartbeatPublisher {
     this.#prefix = o.prefix;
     this.#source = o.source;
     this.#content = heartbeatContent(o.slot);
+    this.#requestedContent = heartbeatContent(o.slot, true);
     this.#target = o.target;
     this.#sink = o.sink;
     this.#deltasSeen = o.sink.stats.published[DELTAS]!;
@@ -92,12 +96,17 @@ export class HeartbeatPublisher {
    * same database (another slot) only move the slot, through their transaction.
    */
   async onMessage(m: LogicalMessage): Promise<void> {
-    if (!m.transactional || m.content.toString('utf8') !== this.#content) return;
+    if (!m.transactional) return;
+    const content = m.content.toString('utf8');
+    const requested = content === this.#requestedContent;
+    if (!requested && content !== this.#content) return;
     this.stats.received++;
     const published = this.#sink.stats.published[DELTAS]!;
     const idle = published === this.#deltasSeen;
     this.#deltasSeen = published;
-    if (!idle) return;
+    // A requested heartbeat (someone waits for the position to pass a point) is published even
+    // while changes flow: the changes' own positions lie before the request.
+    if (!idle && !requested) return;
     await this.#sink.drained();
     const sent = this.#target.publishHeartbeat((lsn, time, version) =>
       heartbeatMessage(this.#prefix, this.#source, lsn, time, version),

@@ -25,10 +25,17 @@ import { connectSql } from './setup.js';
 /** Prefix of Sluice's heartbeat messages (`pg_logical_emit_message`'s second argument). */
 export const HEARTBEAT_MESSAGE_PREFIX = 'sluice.heartbeat';
 
-/** The content of a heartbeat message: which slot's connector wrote it. */
-export function heartbeatContent(slot: string): string {
-  return JSON.stringify({ slot });
+/**
+ * The content of a heartbeat message: which slot's connector wrote it, and whether someone asked
+ * for it (a read-your-writes fence waiting, see `requestNow`): a requested heartbeat is published
+ * as a position heartbeat even while changes flow.
+ */
+export function heartbeatContent(slot: string, requested = false): string {
+  return JSON.stringify(requested ? { slot, requested: true } : { slot });
 }
+
+/** Shortest gap between two heartbeats written on request (a burst of requests writes one). */
+export const REQUESTED_HEARTBEAT_GAP_MS = 50;
 
 export interface HeartbeatEmitterOptions {
   databaseUrl: string;
@@ -49,6 +56,9 @@ export class HeartbeatEmitter {
   #closed = false;
   #failures = 0;
   #running: Promise<void> | null = null;
+  /** A request arrived: the next heartbeat is written at once and says it was requested. */
+  #requested = false;
+  #lastBeat = 0;
 
   constructor(opts: HeartbeatEmitterOptions) {
     this.#o = opts;
@@ -61,23 +71,44 @@ export class HeartbeatEmitter {
     this.#schedule();
   }
 
-  #schedule(): void {
+  /**
+   * Writes a heartbeat as soon as possible (at most one per REQUESTED_HEARTBEAT_GAP_MS; requests
+   * during a write are served by the next one). Someone is waiting for the source position to pass
+   * a point — a read-your-writes fence on an idle database — and the heartbeat moves it there
+   * without guessing: its commit lies after the request. Starts the timer if it was not running.
+   */
+  requestNow(): void {
     if (this.#closed) return;
+    this.#requested = true;
+    if (this.#running) return; // #schedule runs again when the write in progress ends
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#schedule(Math.max(0, this.#lastBeat + REQUESTED_HEARTBEAT_GAP_MS - Date.now()));
+  }
+
+  #schedule(delayMs = this.#o.intervalMs): void {
+    if (this.#closed) return;
+    if (this.#requested)
+      delayMs = Math.min(delayMs, Math.max(0, this.#lastBeat + REQUESTED_HEARTBEAT_GAP_MS - Date.now()));
     this.#timer = setTimeout(() => {
+      this.#timer = null;
       this.#running = this.#beat().finally(() => {
         this.#running = null;
         this.#schedule();
       });
-    }, this.#o.intervalMs);
+    }, delayMs);
     this.#timer.unref();
   }
 
   async #beat(): Promise<void> {
+    const requested = this.#requested;
+    this.#requested = false;
+    this.#lastBeat = Date.now();
     try {
       this.#client ??= await connectSql(this.#o.databaseUrl, 'sluice-heartbeat');
       await this.#client.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [
         HEARTBEAT_MESSAGE_PREFIX,
-        heartbeatContent(this.#o.slot),
+        heartbeatContent(this.#o.slot, requested),
       ]);
       if (this.#failures > 0) this.#log.info({ after: this.#failures }, 'heartbeats written again');
       this.#failures = 0;

@@ -14,6 +14,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { loadModels } from './model-catalog.js';
 import { listSql, orderColumns, rowByKeySql, type ServedModel } from './model-queries.js';
 import { openApiDocument } from './openapi.js';
+import { HeartbeatRequests } from './heartbeat-requests.js';
 import { PositionWatcher } from './position-watcher.js';
 import { pgErrorOf, QueryDb } from './query-db.js';
 
@@ -27,6 +28,12 @@ export interface QueryApiOptions {
   /** TCP port (0: any free port). */
   readonly port: number;
   readonly host?: string;
+  /**
+   * Where to ask the connector for a position heartbeat while a fence waits (a message on
+   * `<P>.signal.heartbeat`): a fence on an idle source then returns within the pipeline's latency
+   * instead of the heartbeat interval. Without it, fences wait for the connector's timed heartbeats.
+   */
+  readonly heartbeatRequests?: { natsUrl: string; natsCreds?: string | undefined; prefix: string };
   /** The process's metrics registry, served at /metrics (a new one with the process metrics when absent). */
   readonly registry?: Registry;
 }
@@ -56,7 +63,8 @@ class ApiError extends Error {
 
 export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
   const db = new QueryDb(opts.readDatabaseUrl, 'sluice-query-api');
-  const watcher = new PositionWatcher(db);
+  const requests = opts.heartbeatRequests ? await HeartbeatRequests.connect(opts.heartbeatRequests) : null;
+  const watcher = new PositionWatcher(db, requests ? () => requests.request() : undefined);
   const registry = opts.registry ?? createMetricsRegistry({ processMetrics: true });
   const metrics = new ApiMetrics(registry, () => watcher.read());
   const defs = new Map(opts.readModels.map((d) => [d.name, d]));
@@ -299,6 +307,7 @@ export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
   } catch (e) {
     watcher.close();
     await db.close();
+    await requests?.close();
     if ((e as { code?: unknown }).code === 'EADDRINUSE')
       throw new ReadModelError(
         ReadModelErrorCodes.httpPort,
@@ -318,6 +327,7 @@ export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
       watcher.close();
       await app.close();
       await db.close();
+      await requests?.close();
     },
   };
 }
