@@ -73,7 +73,7 @@ export const READ_MODEL_SETTINGS = [
 ] as const;
 
 /** Environment variables this parser reads, and the setting each one sets. */
-const ENV: Record<string, { key: string; type: 'string' | 'number' }> = {
+export const READ_MODELS_ENV: Record<string, { key: string; type: 'string' | 'number' }> = {
   SLUICE_NATS_URL: { key: 'natsUrl', type: 'string' },
   SLUICE_NATS_CREDS: { key: 'natsCreds', type: 'string' },
   SLUICE_PREFIX: { key: 'prefix', type: 'string' },
@@ -97,7 +97,7 @@ export function parseReadModelsConfig(
   const raw: Record<string, unknown> = {};
   for (const k of ['natsUrl', 'natsCreds', 'prefix', 'logLevel', ...READ_MODEL_SETTINGS])
     if (file[k] !== undefined) raw[k] = file[k];
-  for (const [name, spec] of Object.entries(ENV)) {
+  for (const [name, spec] of Object.entries(READ_MODELS_ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
     raw[spec.key] = spec.type === 'number' && /^\d+$/.test(v.trim()) ? Number(v) : v;
@@ -107,7 +107,7 @@ export function parseReadModelsConfig(
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const path = issue.path.join('.');
-    const envName = Object.entries(ENV).find(([, s]) => s.key === path)?.[0];
+    const envName = Object.entries(READ_MODELS_ENV).find(([, s]) => s.key === path)?.[0];
     const where = envName ? `${path} (${envName})` : path;
     const got = issue.path.reduce<unknown>(
       (o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined),
