@@ -145,7 +145,12 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     }
     for (const spec of specs) {
       const conf = join(spec.tmp, 'nats.conf');
-      const routes = specs.filter((s) => s !== spec).map((s) => `    "nats-route://127.0.0.1:${s.route}"`);
+      // Every node lists all routes, its own included (the server skips the route to itself): a
+      // fresh cluster's servers take the number of configured routes as the expected size of the
+      // JetStream meta group. With only the other two listed each expects 2, and two nodes that
+      // meet first can elect a meta leader of a 2-node group the third never joins (R3 streams
+      // then fail with "no suitable peers for placement"; seen with nats-server 2.10.27).
+      const routes = specs.map((s) => `    "nats-route://127.0.0.1:${s.route}"`);
       writeFileSync(
         conf,
         [

@@ -61,7 +61,10 @@ function dockerfile(text: string): (Instruction & { stage: number })[] {
 
 /** `${NAME:-default}` and `${NAME}` as docker compose interpolates them, from `env`. */
 function interpolate(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, name: string, dflt?: string) => env[name] ?? dflt ?? '');
+  return value.replace(
+    /\$\{(\w+)(?::-([^}]*))?\}/g,
+    (_, name: string, dflt?: string) => env[name] ?? dflt ?? '',
+  );
 }
 
 /** KEY=VALUE lines of an env file. */
@@ -131,7 +134,10 @@ const conf = natsConf(natsConfText);
 const connectorDefaults = loadConfig({
   env: { SLUICE_DATABASE_URL: 'postgres://u@h/d', SLUICE_NATS_URL: 'nats://h:4222' },
 });
-const readModelDefaults = parseReadModelsConfig({}, { SLUICE_NATS_URL: 'nats://h:4222', SLUICE_READ_DATABASE_URL: 'postgres://u@h/d' });
+const readModelDefaults = parseReadModelsConfig(
+  {},
+  { SLUICE_NATS_URL: 'nats://h:4222', SLUICE_READ_DATABASE_URL: 'postgres://u@h/d' },
+);
 
 /** Environment of a compose service with the variables interpolated from `env` (defaults otherwise). */
 function serviceEnv(name: string, env: Record<string, string> = {}): Record<string, string> {
@@ -142,7 +148,9 @@ function serviceEnv(name: string, env: Record<string, string> = {}): Record<stri
 /** Services running the Sluice image, by the subcommand they run. */
 const sluiceServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
 const connectorServices = sluiceServices.filter(([, s]) => (s.command as string[])[0] === 'run');
-const readModelServices = sluiceServices.filter(([, s]) => (s.command as string[]).join(' ') === 'read-models run');
+const readModelServices = sluiceServices.filter(
+  ([, s]) => (s.command as string[]).join(' ') === 'read-models run',
+);
 
 /** The one SLUICE_* variable the CLI reads besides the parsers' maps: the config file path. */
 const CLI_ENV = ['SLUICE_CONFIG'];
@@ -201,7 +209,8 @@ describe('docker-compose.yml', () => {
       if (s.build === undefined) expectPinned(String(s.image), `service ${name}`);
       for (const v of (s.volumes as string[] | undefined) ?? []) {
         const host = v.split(':')[0]!;
-        if (host.startsWith('.')) expect(existsSync(resolve(ROOT, host)), `${name} mounts ${host}`).toBe(true);
+        if (host.startsWith('.'))
+          expect(existsSync(resolve(ROOT, host)), `${name} mounts ${host}`).toBe(true);
       }
       const deps = Array.isArray(s.depends_on) ? (s.depends_on as string[]) : Object.keys(obj(s.depends_on));
       for (const dep of deps) expect(Object.keys(services), `${name} depends on ${dep}`).toContain(dep);
@@ -273,7 +282,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('profile cluster: 3 NATS nodes from deploy/kubernetes/nats.conf, routed to each other, R3 streams', () => {
-    const nodes = Object.entries(services).filter(([, s]) => (s.profiles as string[] | undefined)?.includes('cluster'));
+    const nodes = Object.entries(services).filter(([, s]) =>
+      (s.profiles as string[] | undefined)?.includes('cluster'),
+    );
     expect(nodes).toHaveLength(3);
     const routes = conf.get('cluster.routes') as string[];
     const urls = clusterEnv.SLUICE_NATS_URL!.split(',');
@@ -306,7 +317,9 @@ describe('docker-compose.yml', () => {
     expect(services.prometheus!.profiles).toEqual(['monitoring']);
     expect(services.grafana!.profiles).toEqual(['monitoring']);
     const mounts = services.grafana!.volumes as string[];
-    expect(mounts).toContain('./deploy/grafana/sluice-connector.json:/var/lib/grafana/dashboards/sluice-connector.json:ro');
+    expect(mounts).toContain(
+      './deploy/grafana/sluice-connector.json:/var/lib/grafana/dashboards/sluice-connector.json:ro',
+    );
     const provider = obj(parse(read('deploy/grafana/provisioning/dashboards/sluice.yml')));
     expect(obj((provider.providers as Obj[])[0]!.options).path).toBe('/var/lib/grafana/dashboards');
     const ds = obj(parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')));
@@ -331,7 +344,8 @@ describe('deploy/kubernetes', () => {
   });
 
   it('takes its settings from the ConfigMap and the database URL from the Secret; the parser accepts them', () => {
-    for (const k of Object.keys(settings)) expect(Object.keys(CONFIG_ENV), `ConfigMap sets ${k}`).toContain(k);
+    for (const k of Object.keys(settings))
+      expect(Object.keys(CONFIG_ENV), `ConfigMap sets ${k}`).toContain(k);
     expect(container.envFrom).toEqual([{ configMapRef: { name: 'sluice' } }]);
     expect(container.env).toContainEqual({
       name: 'SLUICE_DATABASE_URL',
@@ -436,7 +450,9 @@ describe('the endpoints the files point at', () => {
   });
 
   it('sluice run serves the probe paths and /metrics of the Deployment and Prometheus', async () => {
-    const container = (obj(obj(obj(k8sObject('Deployment', 'sluice-connector').spec).template).spec).containers as Obj[])[0]!;
+    const container = (
+      obj(obj(obj(k8sObject('Deployment', 'sluice-connector').spec).template).spec).containers as Obj[]
+    )[0]!;
     for (const probe of [container.livenessProbe, container.readinessProbe]) {
       const path = String(obj(obj(probe).httpGet).path);
       expect((await get(`http://127.0.0.1:${port}${path}`)).status, path).toBe(200);
@@ -476,7 +492,9 @@ describe('deploy/kubernetes/nats.conf', () => {
         // The harness gives the store with -sd, which nats-server refuses next to store_dir.
         .replace(/store_dir: .*$/m, '')
         .replace(/(cluster \{[\s\S]*?listen: ).*$/m, `$1127.0.0.1:${routePorts[i]}`);
-      names.forEach((n, j) => (text = text.replace(`nats://${n}.nats:6222`, `nats://127.0.0.1:${routePorts[j]}`)));
+      names.forEach(
+        (n, j) => (text = text.replace(`nats://${n}.nats:6222`, `nats://127.0.0.1:${routePorts[j]}`)),
+      );
       expect(text).not.toMatch(/\.nats:|0\.0\.0\.0/);
       const file = join(dir, `${name}.conf`);
       writeFileSync(file, text);
@@ -497,7 +515,10 @@ describe('deploy/kubernetes/nats.conf', () => {
     const info = await jsm.streams.info('DEPLOY_R3');
     expect((info.cluster?.replicas ?? []).length + 1).toBe(3);
     for (let i = 0; i < 3; i += 1) {
-      const routez = JSON.parse((await get(`http://127.0.0.1:${httpPorts[i]}/routez`)).body) as { num_routes: number; routes: { remote_id: string }[] };
+      const routez = JSON.parse((await get(`http://127.0.0.1:${httpPorts[i]}/routez`)).body) as {
+        num_routes: number;
+        routes: { remote_id: string }[];
+      };
       // One route to each of the other two nodes (its own entry in routes is ignored).
       expect(new Set(routez.routes.map((r) => r.remote_id)).size, `routes of node ${i}`).toBe(2);
     }

@@ -32,7 +32,9 @@ describe('nats-server version', () => {
     // The running server is the binary the harness resolved (SLUICE_NATS_SERVER, PATH, Debian's).
     expect(fromServer).toBe(fromBinary);
     const wanted = process.env.SLUICE_NATS_SERVER_VERSION;
-    console.info(`nats-server ${fromServer} from ${NATS_SERVER_BIN}${wanted ? ` (asked for ${wanted})` : ''}`);
+    console.info(
+      `nats-server ${fromServer} from ${NATS_SERVER_BIN}${wanted ? ` (asked for ${wanted})` : ''}`,
+    );
     if (wanted) {
       expect(
         fromServer,
