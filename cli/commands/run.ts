@@ -32,7 +32,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     await connector.run(abort.signal);
   } finally {
     poller.stop();
-    server?.close();
+    await server?.close();
     log.flush?.();
   }
   return 0;

@@ -2,10 +2,14 @@
  * What `sluice consumers run` runs: several consumers in one process, their /healthz, /readyz and
  * /metrics, and a graceful stop (every running handler finishes, queued events go back).
  */
-import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import {
+  startObservabilityServer,
+  type ObservabilityServer,
+} from '../../observability/http-server.js';
+import { createMetricsRegistry, type Registry } from '../../observability/metrics-registry.js';
 import { Leases } from './consumer-lease.js';
-import { ConsumerMetrics, renderMetrics } from './consumer-metrics.js';
+import { ConsumerMetrics } from './consumer-metrics.js';
 import { ConsumerRunner } from './consumer-runner.js';
 import type { ConsumerDefinition } from './define-consumer.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
@@ -17,6 +21,8 @@ export interface HostOptions {
   log: Logger;
   /** HTTP port of /healthz, /readyz, /metrics; 0 = none. */
   httpPort: number;
+  /** The process's metrics registry, served at /metrics. Default: a new one with the process metrics. */
+  registry?: Registry;
 }
 
 /**
@@ -29,8 +35,9 @@ export async function hostConsumers(
   signal: AbortSignal,
 ): Promise<void> {
   const leases = await Leases.open(opts.client, opts.prefix, opts.log);
-  const runners = defs.map((d) => new LeasedConsumer(d, opts, leases));
-  const server = opts.httpPort ? await startHttp(opts.httpPort, runners) : null;
+  const registry = opts.registry ?? createMetricsRegistry({ processMetrics: true });
+  const runners = defs.map((d) => new LeasedConsumer(d, opts, leases, registry));
+  const server = opts.httpPort ? await startHttp(opts.httpPort, runners, registry) : null;
   const stopAll = new AbortController();
   const onAbort = () => stopAll.abort();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -50,7 +57,7 @@ export async function hostConsumers(
     if (failed) throw failed.reason;
   } finally {
     signal.removeEventListener('abort', onAbort);
-    server?.close();
+    await server?.close();
   }
 }
 
@@ -66,11 +73,11 @@ class LeasedConsumer {
   #runner: ConsumerRunner | null = null;
   #standby = true;
 
-  constructor(def: ConsumerDefinition, opts: HostOptions, leases: Leases) {
+  constructor(def: ConsumerDefinition, opts: HostOptions, leases: Leases, registry: Registry) {
     this.def = def;
     this.#opts = opts;
     this.#leases = leases;
-    this.metrics = new ConsumerMetrics(def.name);
+    this.metrics = new ConsumerMetrics(def.name, registry);
   }
 
   /** `standby` while another process holds the consumer, else the runner's state. */
@@ -85,6 +92,7 @@ class LeasedConsumer {
       const lease = await this.#leases.acquire(this.def.name, signal);
       if (!lease) return;
       this.#standby = false;
+      this.metrics.leaseHeld = 1;
       log.info({ holder: this.#leases.holder }, 'lease acquired: this process handles the consumer');
       this.#runner = new ConsumerRunner(this.def, {
         client: this.#opts.client,
@@ -95,44 +103,31 @@ class LeasedConsumer {
       try {
         await this.#runner.run(AbortSignal.any([signal, lease.lost]));
       } finally {
+        this.metrics.leaseHeld = 0;
         await lease.release();
       }
     }
   }
 }
 
-async function startHttp(port: number, runners: readonly LeasedConsumer[]): Promise<Server> {
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (url.startsWith('/healthz')) {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (url.startsWith('/readyz')) {
-      const states = Object.fromEntries(runners.map((r) => [r.def.name, r.state]));
+/** /healthz, /readyz (every consumer running or standing by) and /metrics (observability/http-server.ts). */
+function startHttp(
+  port: number,
+  runners: readonly LeasedConsumer[],
+  registry: Registry,
+): Promise<ObservabilityServer> {
+  return startObservabilityServer({
+    port,
+    registry,
+    readiness: () => ({
       // A standby process is healthy: it takes over when the active one dies.
-      const ok = runners.every((r) => r.state === 'running' || r.state === 'standby');
-      res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ consumers: states }) + '\n');
-    } else if (url.startsWith('/metrics')) {
-      res
-        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-        .end(renderMetrics(runners.map((r) => r.metrics)));
-    } else {
-      res.writeHead(404).end();
-    }
+      ready: runners.every((r) => r.state === 'running' || r.state === 'standby'),
+      body: { consumers: Object.fromEntries(runners.map((r) => [r.def.name, r.state])) },
+    }),
+    portInUse: (p, cause) =>
+      new ConsumerError(ConsumerErrorCodes.config, `HTTP port ${p} is already in use.`, {
+        hint: 'Set SLUICE_CONSUMERS_HTTP_PORT to a free port (0 disables the HTTP endpoints).',
+        cause,
+      }),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        e.code === 'EADDRINUSE'
-          ? new ConsumerError(ConsumerErrorCodes.config, `HTTP port ${port} is already in use.`, {
-              hint: 'Set SLUICE_CONSUMERS_HTTP_PORT to a free port (0 disables the HTTP endpoints).',
-              cause: e,
-            })
-          : e,
-      ),
-    );
-    server.listen(port, () => resolve());
-  });
-  return server;
 }

@@ -16,9 +16,9 @@
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { DeltaEvent, FactEvent, TxMarkerEvent } from '../../schemas/events.js';
-import { streamNames } from '../../schemas/subjects.js';
+import { deadLetterSubject, streamNames } from '../../schemas/subjects.js';
 import { retryDelay } from './backoff.js';
-import { ConsumerMetrics } from './consumer-metrics.js';
+import { ConsumerMetrics, type ConsumerProbe } from './consumer-metrics.js';
 import {
   deadLetterRecord,
   DeadLetterStore,
@@ -38,6 +38,7 @@ import {
 } from './jetstream-client.js';
 import { ProcessedIds } from './idempotency.js';
 import { KeyScheduler } from './key-scheduler.js';
+import { traceIdOf } from './trace-context.js';
 import { expectedEvents, TransactionAssembler } from './transaction-assembler.js';
 import {
   filterSubjects,
@@ -58,7 +59,7 @@ export interface RunnerOptions {
   log?: Logger;
   /** Clock in ms (tests). */
   now?: () => number;
-  /** Metrics to count into (kept across the runs of one process). Default: new ones. */
+  /** Metrics to count into (kept across the runs of one process). Default: new ones on a registry of their own. */
   metrics?: ConsumerMetrics;
 }
 
@@ -73,6 +74,8 @@ interface Entry {
   readonly deadLetter?: DeadLetterEntry;
   /** handleTransaction: the transaction's event deliveries (the entry's delivery is its marker). */
   readonly txEvents?: Delivery[];
+  /** Trace id of the event's application context, once parsed: on every log line about it. */
+  traceId?: string;
 }
 
 /** The single ordering key of whole transactions: one at a time, in commit order. */
@@ -173,6 +176,7 @@ export class ConsumerRunner {
       start,
     });
     this.#recover(await this.#client.durableInfo(this.#stream, def.name));
+    this.metrics.probe = this.#probe();
     const redriveName = `${def.name}_redrive`;
     await this.#client.ensureDurable(this.#dlq.stream, {
       name: redriveName,
@@ -195,7 +199,10 @@ export class ConsumerRunner {
           this.#stream,
           def.name,
           def.batch,
-          (d) => this.#onDelivery(d),
+          (d) => {
+            if (d.redelivered) this.metrics.redeliveries++;
+            this.#onDelivery(d);
+          },
           this.#stop.signal,
         ),
         this.#client.consume(
@@ -208,6 +215,7 @@ export class ConsumerRunner {
       ]);
     } finally {
       this.#stop.abort();
+      this.metrics.probe = null;
       this.#state = 'stopping';
       if (this.#recovery) {
         clearTimeout(this.#recovery.timer);
@@ -448,6 +456,7 @@ export class ConsumerRunner {
       // Invalid events never become valid: straight to the dead letters.
       return this.#failed(e, event.error, attempt, true);
     }
+    e.traceId = traceIdOf(event.value.data.context);
     const position: EventPosition = e.deadLetter
       ? { stream: e.deadLetter.stream, sequence: e.deadLetter.sequence, version: event.value.data.version }
       : { stream: d.stream, sequence: d.seq, version: event.value.data.version };
@@ -501,6 +510,8 @@ export class ConsumerRunner {
       events = [];
       for (const b of bodies)
         events.push(DeltaEvent.parse(JSON.parse(await this.#client.resolveLargeEvent(b))));
+      // A transaction has one context (docs/events.md); its first event with a trace id names it.
+      for (const ev of events) if ((e.traceId = traceIdOf(ev.data.context))) break;
     } catch (err) {
       return this.#failed(e, err, attempt);
     }
@@ -516,12 +527,12 @@ export class ConsumerRunner {
   }
 
   async #failed(e: Entry, err: unknown, attempt: number, final = false): Promise<void> {
-    this.metrics.failed++;
     const d = e.delivery;
     const log = this.#log.child({
       subject: e.deadLetter?.subject ?? d.subject,
       seq: e.deadLetter?.sequence ?? d.seq,
       attempt,
+      ...(e.traceId ? { traceId: e.traceId } : {}),
     });
     if (!final && attempt < this.def.maxDeliver) {
       const delay = retryDelay(this.def.backoff, attempt);
@@ -535,6 +546,7 @@ export class ConsumerRunner {
     if (e.deadLetter) {
       // A redrive that failed again: the dead letter stays open for another redrive or a drop.
       log.error({ err, entry: e.deadLetter.id }, 'redriven event failed again; it stays in the dead letters');
+      this.metrics.redriveFailed++;
       d.ack();
       this.#done(e);
       return;
@@ -562,6 +574,7 @@ export class ConsumerRunner {
     } catch (pubErr) {
       // Keep the event until the dead letter is stored: it is redelivered and tried once more.
       log.error({ err: pubErr }, 'cannot write the dead letter; retrying the event');
+      this.metrics.retried++;
       e.state = 'retrying';
       this.#scheduler.hold(e.routed.key);
       d.nak(retryDelay(this.def.backoff, attempt));
@@ -717,6 +730,7 @@ export class ConsumerRunner {
         return (log ??= parentLog.child({
           subject: e.deadLetter?.subject ?? d.subject,
           seq: position.sequence,
+          ...(e.traceId ? { traceId: e.traceId } : {}),
         }));
       },
       attempt,
@@ -739,6 +753,21 @@ export class ConsumerRunner {
           ...(opts.headers ? { headers: opts.headers } : {}),
         });
       },
+    };
+  }
+
+  /** What the metrics ask the server at scrape time (consumer-metrics.ts). */
+  #probe(): ConsumerProbe {
+    const client = this.#client;
+    const [stream, name] = [this.#stream, this.def.name];
+    const dlq = this.#dlq.stream;
+    const entries = deadLetterSubject(this.#prefix, name, 'entry');
+    return {
+      pending: async () => {
+        const info = await client.durableInfo(stream, name);
+        return info && { pending: info.num_pending, ackPending: info.num_ack_pending };
+      },
+      deadLetters: () => client.subjectCount(dlq, entries),
     };
   }
 

@@ -147,6 +147,17 @@ export class JetStreamClient {
     }
   }
 
+  /** Messages stored on one subject of a stream (0 when the stream does not exist). */
+  async subjectCount(stream: string, subject: string): Promise<number> {
+    try {
+      const info = await this.#jsm.streams.info(stream, { subjects_filter: subject });
+      return info.state.subjects?.[subject] ?? 0;
+    } catch (e) {
+      if (isApiError(e, JetStreamApiCodes.StreamNotFound)) return 0;
+      throw e;
+    }
+  }
+
   /** Creates a limits stream when it is missing; an existing one is left as it is. */
   async ensureStream(name: string, subjects: string[], description: string): Promise<void> {
     if (await this.streamInfo(name)) return;
