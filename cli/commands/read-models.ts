@@ -4,6 +4,8 @@
  */
 import { createLogger, silentLogger } from '../../connector/logger.js';
 import { runReadModels } from '../../consumers/read-models/daemon.js';
+import { ReadModelMetrics } from '../../consumers/read-models/read-model-metrics.js';
+import { createMetricsRegistry, type Registry } from '../../observability/metrics-registry.js';
 import { rebuildReadModel } from '../../consumers/read-models/rebuild.js';
 import { collectReadModelsStatus } from '../../consumers/read-models/status.js';
 import type { ReadModelsConfig } from '../../consumers/read-models/config.js';
@@ -41,12 +43,23 @@ async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
   let api: QueryApi | null = null;
+  // One registry for the process: the daemon's metrics, the API's and the process's own, on the
+  // API's /metrics.
+  const registry = createMetricsRegistry({ processMetrics: true });
+  const metrics = new ReadModelMetrics(registry);
   try {
     // The API starts once the models are checked and built and this process holds the writer lock.
-    await runReadModels(cfg, log, abort.signal, undefined, async () => {
-      api = await startApi(cfg);
-      if (api) log.info({ module: 'query-api', url: api.url }, 'query API listening');
-    });
+    await runReadModels(
+      cfg,
+      log,
+      abort.signal,
+      undefined,
+      async () => {
+        api = await startApi(cfg, registry);
+        if (api) log.info({ module: 'query-api', url: api.url }, 'query API listening');
+      },
+      metrics,
+    );
   } finally {
     await (api as QueryApi | null)?.close();
     log.flush?.();
@@ -55,7 +68,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 /** The query API on readModelsHttpPort (SLUICE_HTTP_PORT); null when the port is 0. */
-async function startApi(cfg: ReadModelsConfig): Promise<QueryApi | null> {
+async function startApi(cfg: ReadModelsConfig, registry?: Registry): Promise<QueryApi | null> {
   if (cfg.readModelsHttpPort === 0) return null;
   return startQueryApi({
     readDatabaseUrl: cfg.readDatabaseUrl,
@@ -64,6 +77,7 @@ async function startApi(cfg: ReadModelsConfig): Promise<QueryApi | null> {
     fenceTimeoutMs: cfg.queryFenceTimeoutMs,
     port: cfg.readModelsHttpPort,
     heartbeatRequests: { natsUrl: cfg.natsUrl, natsCreds: cfg.natsCreds, prefix: cfg.prefix },
+    ...(registry ? { registry } : {}),
   });
 }
 

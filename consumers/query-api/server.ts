@@ -109,8 +109,9 @@ export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
         'Pass what SELECT pg_current_wal_lsn() returns, like 0/16B3748.',
       );
     const timeout = q.timeout !== undefined ? Number(q.timeout) : opts.fenceTimeoutMs;
+    const started = performance.now();
     const reached = await watcher.waitFor(name, parseLsn(raw), timeout);
-    metrics.fence(reached);
+    metrics.fence(reached, performance.now() - started);
     if (!reached) {
       const current = formatLsn(watcher.last(name));
       throw new ApiError(
@@ -168,7 +169,7 @@ export async function startQueryApi(opts: QueryApiOptions): Promise<QueryApi> {
     void reply.status(500).send({ error: `internal error: ${err.message}`, code: 'QUERY_INTERNAL' });
   });
   app.addHook('onResponse', async (req, reply) => {
-    metrics.request(req.routeOptions.url ?? 'unknown', reply.statusCode);
+    metrics.request(req.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime);
   });
 
   app.get('/healthz', async (_req, reply) => {

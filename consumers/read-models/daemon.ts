@@ -13,6 +13,7 @@ import { ReadDb } from './read-db.js';
 import { replicaTableFrom, type ReplicaTable } from './replica-table.js';
 import { Maintainer, modelHash, type ModelRuntime, type Position } from './maintainer.js';
 import { TransactionAssembler, type SourceTransaction } from './transaction-assembler.js';
+import { ReadModelMetrics } from './read-model-metrics.js';
 
 /** What the daemon logs through (pino's shape). */
 export interface ReadModelsLogger {
@@ -64,7 +65,11 @@ export interface ReadModelsSession {
  * bookkeeping and replica tables, loads replica tables that are new, and rebuilds models that are
  * missing or whose SQL changed.
  */
-export async function openSession(cfg: ReadModelsConfig, log: ReadModelsLogger): Promise<ReadModelsSession> {
+export async function openSession(
+  cfg: ReadModelsConfig,
+  log: ReadModelsLogger,
+  metrics: ReadModelMetrics = new ReadModelMetrics(),
+): Promise<ReadModelsSession> {
   const models = await planModels(cfg);
   const db = await ReadDb.connect(cfg.readDatabaseUrl, 'sluice-read-models');
   let facts: FactSource | null = null;
@@ -112,14 +117,14 @@ export async function openSession(cfg: ReadModelsConfig, log: ReadModelsLogger):
     const pos = await maintainer.replicaPosition();
     for (const name of created) {
       if (pos.streamSeq === 0) continue;
-      const n = await loadTable(facts, maintainer, replicas.get(name)!, pos);
+      const n = await loadTable(facts, maintainer, replicas.get(name)!, pos, metrics);
       log.info(
         { module: 'read-models', table: name, facts: n },
         `replica table ${name} loaded from the facts stream`,
       );
     }
     for (const m of await maintainer.staleModels()) {
-      const rows = await maintainer.rebuild(m);
+      const rows = await rebuildModel(maintainer, m, metrics);
       log.info(
         { module: 'read-models', model: m.def.name, rows },
         `read model ${m.def.name} built from the replica`,
@@ -148,8 +153,15 @@ export async function openSession(cfg: ReadModelsConfig, log: ReadModelsLogger):
  * Loads one new replica table from the facts stream up to the replica's position. Facts of its
  * rows that changed later are compacted away; those rows arrive with the main loop.
  */
-async function loadTable(facts: FactSource, m: Maintainer, t: ReplicaTable, upTo: Position): Promise<number> {
+async function loadTable(
+  facts: FactSource,
+  m: Maintainer,
+  t: ReplicaTable,
+  upTo: Position,
+  metrics: ReadModelMetrics,
+): Promise<number> {
   const reader = await facts.reader(0, t);
+  const table = `${t.schema}.${t.table}`;
   let n = 0;
   try {
     for (;;) {
@@ -158,6 +170,7 @@ async function loadTable(facts: FactSource, m: Maintainer, t: ReplicaTable, upTo
       if (batch.length) {
         await m.loadReplica(t, batch);
         n += batch.length;
+        metrics.replicaLoad(table, n, n + Math.max(0, reader.pending));
       }
       // Done at the replica's position, at the stream's end, or when nothing more comes.
       if (got.length === 0 || batch.length < got.length || reader.caughtUp) break;
@@ -166,6 +179,14 @@ async function loadTable(facts: FactSource, m: Maintainer, t: ReplicaTable, upTo
     await reader.close();
   }
   return n;
+}
+
+/** Rebuilds a model from the replica, with its progress in the metrics. */
+export async function rebuildModel(m: Maintainer, model: ModelRuntime, metrics: ReadModelMetrics): Promise<number> {
+  metrics.rebuildStarted(model.def.name, await m.estimateRows(model).catch(() => 0));
+  const rows = await m.rebuild(model);
+  metrics.rebuildDone(model.def.name, rows);
+  return rows;
 }
 
 /**
@@ -179,12 +200,15 @@ export async function runReadModels(
   signal: AbortSignal,
   onApplied: (pos: Position) => void = () => undefined,
   onReady: () => Promise<void> = async () => undefined,
+  metrics: ReadModelMetrics = new ReadModelMetrics(),
 ): Promise<void> {
-  const s = await openSession(cfg, log);
+  const s = await openSession(cfg, log, metrics);
   let reader: FactReader | null = null;
   try {
     await onReady();
     let pos = await s.maintainer.replicaPosition();
+    metrics.appliedSeq = pos.streamSeq;
+    metrics.lastSeqProbe = () => s.facts.factsLastSeq();
     log.info(
       { module: 'read-models', models: s.models.map((m) => m.def.name), streamSeq: pos.streamSeq },
       'read models running',
@@ -213,7 +237,9 @@ export async function runReadModels(
       }
       if (batch.length && (batchFacts >= cfg.readModelsBatchFacts || got.length < cfg.readModelsBatchFacts)) {
         await evolveReplicas(s, batch, log);
-        await s.maintainer.apply(batch);
+        const started = performance.now();
+        const keys = await s.maintainer.apply(batch);
+        metrics.applied(batch, (performance.now() - started) / 1000, Date.now(), keys);
         pos = {
           streamSeq: batch[batch.length - 1]!.lastSeq,
           lsn: batch[batch.length - 1]!.lsn,
@@ -243,12 +269,13 @@ export async function runReadModels(
       if (Date.now() - lastRebuildCheck > 1000) {
         lastRebuildCheck = Date.now();
         for (const m of await s.maintainer.requestedRebuilds()) {
-          const rows = await s.maintainer.rebuild(m);
+          const rows = await rebuildModel(s.maintainer, m, metrics);
           log.info({ module: 'read-models', model: m.def.name, rows }, `read model ${m.def.name} rebuilt`);
         }
       }
     }
   } finally {
+    metrics.lastSeqProbe = null;
     await reader?.close();
     await s.close();
   }

@@ -215,6 +215,11 @@ export class FactReader {
     return this.#buffer.length === 0 && this.#pending === 0;
   }
 
+  /** Facts not yet delivered to this reader (the server's count; -1 before the first fact). */
+  get pending(): number {
+    return this.#pending;
+  }
+
   /** Sequence of the last fact handed out by `next()` (the start position before any). */
   get lastSeq(): number {
     return this.#lastSeq;

@@ -220,6 +220,14 @@ export class Maintainer {
     return this.#models.filter((m) => names.has(m.def.name));
   }
 
+  /** Rows the planner expects the model's SQL to return (EXPLAIN, nothing run): a rebuild's total. */
+  async estimateRows(m: ModelRuntime): Promise<number> {
+    const [r] = await this.#db.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+      `EXPLAIN (FORMAT JSON) ${m.plan.sql}`,
+    );
+    return r?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0;
+  }
+
   /**
    * Builds `<name>__next` from the replica with the plain SELECT and swaps it in, in one
    * transaction: readers see the old table until the commit, then the new one.
@@ -252,9 +260,13 @@ export class Maintainer {
     return rows;
   }
 
-  /** Applies whole source transactions as one read-database transaction. */
-  async apply(txs: readonly SourceTransaction[]): Promise<void> {
-    if (txs.length === 0) return;
+  /**
+   * Applies whole source transactions as one read-database transaction; resolves, once it is
+   * committed, to each model's number of recomputed keys.
+   */
+  async apply(txs: readonly SourceTransaction[]): Promise<Map<string, number>> {
+    const recomputed = new Map<string, number>();
+    if (txs.length === 0) return recomputed;
     const changes = new Map<string, TableChanges>();
     for (const tx of txs)
       for (const f of tx.facts) {
@@ -286,7 +298,9 @@ export class Maintainer {
       }
       await writePosition(sql, REPLICA_ROW, pos, null);
       for (const m of this.#models) await writePosition(sql, m.def.name, pos, m.hash);
+      for (const [name, k] of keys) recomputed.set(name, k.size);
     });
+    return recomputed;
   }
 
   async #affectedKeys(
