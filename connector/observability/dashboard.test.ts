@@ -1,13 +1,17 @@
 /**
  * The Grafana dashboard in deploy/grafana is built on exactly the metrics Sluice exports: every
- * query names a metric registered by the connector (or the process metrics of `sluice run`), and
- * every connector metric is shown somewhere.
+ * query names a metric registered by the connector, the consumer runtime, the read models or the
+ * query API (or the process metrics every daemon exports), and every one of their metrics is shown
+ * somewhere.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from './metrics.js';
-import { createMetricsRegistry } from '../../observability/metrics-registry.js';
+import { createMetricsRegistry, type Registry } from '../../observability/metrics-registry.js';
+import { ConsumerMetrics } from '../../consumers/runtime/consumer-metrics.js';
+import { ReadModelMetrics } from '../../consumers/read-models/read-model-metrics.js';
+import { ApiMetrics } from '../../consumers/query-api/api-metrics.js';
 
 const DASHBOARD = fileURLToPath(new URL('../../deploy/grafana/sluice-connector.json', import.meta.url));
 
@@ -36,9 +40,17 @@ function metricNames(expr: string): string[] {
   return [...expr.matchAll(/\bsluice_[A-Za-z0-9_:]*/g)].map((m) => m[0]);
 }
 
-const processRegistry = createMetricsRegistry({ processMetrics: true });
-new Metrics({ registry: processRegistry });
-const connectorOnly = new Metrics().registry;
+/** Every part's metrics on `registry`, as the daemons register them. */
+function registerAll(registry: Registry): Registry {
+  new Metrics({ registry });
+  new ConsumerMetrics('c', registry);
+  new ReadModelMetrics(registry);
+  new ApiMetrics(registry, async () => new Map());
+  return registry;
+}
+
+const processRegistry = registerAll(createMetricsRegistry({ processMetrics: true }));
+const sluiceOnly = registerAll(createMetricsRegistry());
 const queries = dashboard.panels.flatMap((p) =>
   (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr ?? '' })),
 );
@@ -59,11 +71,11 @@ describe('deploy/grafana/sluice-connector.json', () => {
     for (const n of names) expect(exported, `${n} is not exported by sluice run`).toContain(n);
   });
 
-  it('shows every metric of the connector', () => {
+  it('shows every metric of the connector, the consumer runtime, the read models and the query API', () => {
     const used = new Set(
       queries.flatMap((q) => metricNames(q.expr)).map((n) => n.replace(/_(bucket|sum|count)$/, '')),
     );
-    const missing = connectorOnly
+    const missing = sluiceOnly
       .getMetricsAsArray()
       .map((m) => m.name)
       .filter((n) => !used.has(n));

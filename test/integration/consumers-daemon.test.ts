@@ -80,6 +80,19 @@ async function startDaemon(extra: Record<string, string> = {}): Promise<Child> {
   return c;
 }
 
+/** Every sample of a daemon's /metrics by series (`name{labels}`). */
+async function scrape(base: string): Promise<Map<string, number>> {
+  const res = await fetch(`${base}/metrics`);
+  expect(res.status).toBe(200);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
 async function calls(): Promise<number> {
   return (await effects.query<{ n: number }>('SELECT count(*)::int AS n FROM consumer_calls')).rows[0]!.n;
 }
@@ -189,16 +202,19 @@ describe('sluice consumers run', () => {
       async () => {
         const m = await (await fetch(`${base}/metrics`)).text();
         const processed = Number(
-          /sluice_consumer_processed_total\{consumer="effects"\} (\d+)/.exec(m)?.[1] ?? 0,
+          /sluice_consumer_messages_total\{consumer="effects",outcome="ok"\} (\d+)/.exec(m)?.[1] ?? 0,
         );
         if (processed < 20) throw new Error(`processed ${processed}`);
         return m;
       },
       { timeout: 60_000, interval: 200, message: 'metrics to count processed events' },
     );
-    const m = await (await fetch(`${base}/metrics`)).text();
-    expect(m).toMatch(/sluice_consumer_handler_seconds_count\{consumer="effects"\} \d+/);
-    expect(m).toMatch(/sluice_consumer_dead_lettered_total\{consumer="effects"\} 0/);
+    const m = await scrape(base);
+    expect(m.get('sluice_consumer_handler_seconds_count{consumer="effects"}')).toBeGreaterThan(0);
+    expect(m.get('sluice_consumer_messages_total{consumer="effects",outcome="dead_lettered"}')).toBe(0);
+    expect(m.get('sluice_consumer_dead_letters{consumer="effects"}')).toBe(0);
+    expect(m.get('sluice_consumer_lease_held{consumer="effects"}')).toBe(1);
+    expect(m.get('sluice_process_resident_memory_bytes')).toBeGreaterThan(0);
     const code = await daemon.kill('SIGTERM');
     await traffic.stop();
     expect(code, tail(daemon.output())).toBe(0);
@@ -229,7 +245,11 @@ describe('sluice consumers run', () => {
       return (state.get(e.entity) ?? '') < e.version;
     });
     expect(cut).toEqual([]);
-    const again = await startDaemon();
+    // The next process catches up; its metrics count exactly the handler calls it made and show
+    // the backlog the server reports going back to 0.
+    const callsBefore = await calls();
+    const againPort = await freePort();
+    const again = await startDaemon({ SLUICE_CONSUMERS_HTTP_PORT: String(againPort) });
     const client = await JetStreamClient.create(env.nc);
     await eventually(
       async () => {
@@ -238,6 +258,26 @@ describe('sluice consumers run', () => {
         return true;
       },
       { timeout: 90_000, interval: 250, message: 'the consumer to catch up' },
+    );
+    const caughtUp = await eventually(
+      async () => {
+        const g = await scrape(`http://127.0.0.1:${againPort}`);
+        const backlog = ['pending_messages', 'ack_pending_messages', 'in_flight'].map(
+          (n) => g.get(`sluice_consumer_${n}{consumer="effects"}`) ?? -1,
+        );
+        if (backlog.some((v) => v !== 0)) throw new Error(`backlog ${backlog.join(', ')}`);
+        return g;
+      },
+      { timeout: 30_000, interval: 250, message: 'the metrics to show no backlog' },
+    );
+    const handled = (await calls()) - callsBefore;
+    expect(caughtUp.get('sluice_consumer_messages_total{consumer="effects",outcome="ok"}')).toBe(handled);
+    expect(caughtUp.get('sluice_consumer_handler_seconds_count{consumer="effects"}')).toBe(handled);
+    expect(caughtUp.get('sluice_consumer_messages_total{consumer="effects",outcome="retry"}')).toBe(0);
+    console.log(
+      `consumer metrics after catching up: ${handled} handled, ` +
+        `${caughtUp.get('sluice_consumer_redeliveries_total{consumer="effects"}')} redelivered, ` +
+        `handler mean ${((1000 * caughtUp.get('sluice_consumer_handler_seconds_sum{consumer="effects"}')!) / Math.max(1, handled)).toFixed(1)} ms`,
     );
     await again.kill('SIGTERM');
   });

@@ -3,7 +3,10 @@
  * changes, consumers run in this process too. The truth is what PostgreSQL committed (the shadow
  * audit of faults-helpers.ts) and what the deltas stream holds.
  */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withContext } from '../../client/index.js';
 import { eventually, type StreamMessage } from '../harness/index.js';
 import pg from 'pg';
 import {
@@ -461,6 +464,70 @@ describe('consumer runtime', () => {
     } finally {
       await read.end();
     }
+  });
+
+  it("puts the trace id of an event's application context on the runtime's log lines about it", async () => {
+    const lines: { msg: string; traceId?: string; subject?: string }[] = [];
+    const log = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as (typeof lines)[0]);
+          cb();
+        },
+      }),
+    );
+    const [traced, plain] = (
+      await env.sql<{ id: string }>('SELECT id::text FROM customers ORDER BY id LIMIT 2')
+    ).rows.map((r) => r.id) as [string, string];
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const seen = new Set<string>();
+    const runner = new ConsumerRunner(
+      defineConsumer({
+        name: 'trace-logs',
+        from: 'deltas',
+        tables: ['public.customers'],
+        start: 'now',
+        backoff: [50],
+        handle(e, ctx) {
+          const id = String(e.data.key!.id);
+          if (id !== traced && id !== plain) return;
+          ctx.log.info({ id }, 'handling');
+          // Fail the first attempt: the runtime's own retry line is about this message too.
+          if (!seen.has(id)) {
+            seen.add(id);
+            throw new Error('first attempt fails');
+          }
+        },
+      }),
+      { client, prefix: 'cdc', log },
+    );
+    const abort = new AbortController();
+    const done = runner.run(abort.signal);
+    runners.push({ stop: async () => (abort.abort(), await done) });
+    await eventually(() => runner.state === 'running', { timeout: 30_000, message: 'runner running' });
+    const db = new pg.Client({ connectionString: env.dbUrl });
+    await db.connect();
+    try {
+      await withContext(db, { userId: 'u-17', traceId }, (tx) =>
+        tx.query("UPDATE customers SET name = name || ' t' WHERE id = $1", [traced]),
+      );
+      await db.query("UPDATE customers SET name = name || ' p' WHERE id = $1", [plain]);
+    } finally {
+      await db.end();
+    }
+    const about = (id: string, msg: string) =>
+      lines.filter((l) => l.msg === msg && (l as { id?: string }).id === id);
+    await eventually(() => about(plain, 'handling').length >= 2 && about(traced, 'handling').length >= 2, {
+      timeout: 30_000,
+      message: 'both events handled after a retry',
+    });
+    for (const l of about(traced, 'handling')) expect(l.traceId).toBe(traceId);
+    for (const l of about(plain, 'handling')) expect(l).not.toHaveProperty('traceId');
+    const retries = lines.filter((l) => l.msg === 'handler failed; retrying');
+    expect(retries.map((l) => l.traceId).sort()).toEqual([traceId, undefined]);
+    abort.abort();
+    await done;
   });
 
   it("start: 'facts' hands the current rows first, then follows the deltas: the state equals the table", async () => {

@@ -20,6 +20,9 @@ import { seedShop } from '../../examples/shop/seed.js';
 import { shopReadModels, type ShopReadModel } from '../../examples/shop/read-models.js';
 import { parseReadModelsConfig } from '../../consumers/read-models/config.js';
 import { runReadModels } from '../../consumers/read-models/daemon.js';
+import { ReadModelMetrics } from '../../consumers/read-models/read-model-metrics.js';
+import { createMetricsRegistry } from '../../observability/metrics-registry.js';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { startQueryApi, type QueryApi } from '../../consumers/query-api/index.js';
 import { currentPosition, readModels, QueryApiError } from '../../client/index.js';
 
@@ -75,6 +78,17 @@ type Models = {
   places: { place: string; addresses: string };
 };
 
+/** Every sample of a Prometheus text by series (`name{labels}`). */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
 describe('query API', () => {
   let env: SluiceEnv;
   let connector: RunningConnector;
@@ -104,9 +118,12 @@ describe('query API', () => {
       { readModels: MODELS },
       { SLUICE_NATS_URL: env.nats.url, SLUICE_READ_DATABASE_URL: readsUrl },
     );
-    daemon = runReadModels(cfg, silent, abort.signal);
+    // One registry for the daemon and the API, as `sluice read-models run` has.
+    const registry = createMetricsRegistry();
+    daemon = runReadModels(cfg, silent, abort.signal, undefined, undefined, new ReadModelMetrics(registry));
     daemon.catch(() => undefined);
     api = await startQueryApi({
+      registry,
       readDatabaseUrl: readsUrl,
       readModelsSchema: cfg.readModelsSchema,
       readModels: cfg.readModels,
@@ -125,6 +142,12 @@ describe('query API', () => {
       { timeout: 120_000, interval: 200, message: 'every model built' },
     );
   }, 300_000);
+
+  async function scrape(): Promise<Map<string, number>> {
+    const res = await fetch(`${api.url}/metrics`);
+    expect(res.status).toBe(200);
+    return samples(await res.text());
+  }
 
   afterAll(async () => {
     await api?.close();
@@ -293,6 +316,7 @@ describe('query API', () => {
   });
 
   it('read-your-writes: a query with the fence of a commit always sees it, under shop traffic', async () => {
+    const before = await scrape();
     const client = readModels<Models>(api.url);
     const ids = (
       await env.sql<{ id: string }>('SELECT id::text FROM customers ORDER BY id LIMIT 40')
@@ -342,6 +366,14 @@ describe('query API', () => {
     );
     expect(waits.length).toBe(RYW_ITERATIONS);
     expect(stale).toEqual([]);
+    // The API timed each fence it waited for: one sample per request, never longer than the client saw.
+    const after = await scrape();
+    const fences = (k: string) => after.get(k)! - (before.get(k) ?? 0);
+    expect(fences('sluice_query_api_fence_wait_seconds_count{outcome="reached"}')).toBe(RYW_ITERATIONS);
+    expect(fences('sluice_query_api_fence_wait_seconds_sum{outcome="reached"}')).toBeLessThanOrEqual(
+      // Date.now() differences are whole milliseconds: up to 1 ms short each.
+      (waits.reduce((a, b) => a + b, 0) + RYW_ITERATIONS) / 1000,
+    );
   }, 600_000);
 
   it('a fence on an idle database returns within a second (heartbeats on request), a fence past the source 504s', async () => {
@@ -374,6 +406,65 @@ describe('query API', () => {
     expect(err).toBeInstanceOf(QueryApiError);
     expect((err as QueryApiError).status).toBe(504);
     expect((err as QueryApiError).currentPosition).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+  });
+
+  it('metrics: facts applied, keys recomputed, commit → model latency, lag back to 0, request durations', async () => {
+    const before = await scrape();
+    const jsm = await jetstreamManager(env.nc);
+    const seqBefore = (await jsm.streams.info('CDC_FACTS')).state.last_seq;
+    const traffic = startTraffic(env, { rate: 200, seed: 31 });
+    await eventually(async () => traffic.changes() >= 300 || Promise.reject(new Error('traffic')), {
+      timeout: 60_000,
+    });
+    const stats = await traffic.stop();
+    await waitCaughtUp(env);
+    await settled();
+    // Caught up: the applied sequence is the facts stream's last one, read from the server.
+    const m = await eventually(
+      async () => {
+        const g = await scrape();
+        const last = (await jsm.streams.info('CDC_FACTS')).state.last_seq;
+        if (g.get('sluice_read_model_lag_facts') !== 0 || g.get('sluice_read_model_applied_seq') !== last)
+          throw new Error(
+            `lag ${g.get('sluice_read_model_lag_facts')}, applied ${g.get('sluice_read_model_applied_seq')} of ${last}`,
+          );
+        return g;
+      },
+      { timeout: 60_000, interval: 500, message: 'read-model lag back to 0' },
+    );
+    const seqAfter = (await jsm.streams.info('CDC_FACTS')).state.last_seq;
+    const grew = (name: string) => (m.get(name) ?? 0) - (before.get(name) ?? 0);
+    const applied = [...m.keys()]
+      .filter((k) => k.startsWith('sluice_read_model_facts_applied_total{'))
+      .reduce((a, k) => a + grew(k), 0);
+    // Every fact published since is applied once, unless a later fact of its row replaced it in
+    // the compacted stream before the daemon read it.
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThanOrEqual(seqAfter - seqBefore);
+    expect(grew('sluice_read_model_facts_applied_total{table="public.orders"}')).toBeGreaterThan(0);
+    expect(grew('sluice_read_model_keys_recomputed_total{model="order_summary"}')).toBeGreaterThan(0);
+    expect(grew('sluice_read_model_apply_seconds_count')).toBeGreaterThan(0);
+    // One sample per applied source transaction: at most one per traffic operation and heartbeat.
+    const latencies = grew('sluice_read_model_commit_latency_seconds_count');
+    expect(latencies).toBeGreaterThan(0);
+    expect(grew('sluice_read_model_commit_latency_seconds_sum')).toBeGreaterThan(0);
+    const p = (q: number) =>
+      [...m.entries()]
+        .filter(([k]) => k.startsWith('sluice_read_model_commit_latency_seconds_bucket'))
+        .map(([k, v]) => ({ le: Number(/le="([^"]+)"/.exec(k)![1]), n: v }))
+        .sort((a, b) => a.le - b.le)
+        .find((b) => b.n >= q * m.get('sluice_read_model_commit_latency_seconds_count')!)?.le;
+    console.log(
+      `read-model metrics: ${stats.ops} transactions, ${applied} facts applied (${seqAfter - seqBefore} published), ` +
+        `${latencies} latency samples, commit→model p50 ≤ ${p(0.5)} s, p99 ≤ ${p(0.99)} s`,
+    );
+    expect(
+      m.get('sluice_query_api_request_duration_seconds_count{route="/read-models/:name",status="200"}'),
+    ).toBeGreaterThan(0);
+    expect(
+      m.get('sluice_query_api_request_duration_seconds_count{route="/read-models/:name",status="504"}'),
+    ).toBeGreaterThan(0);
+    expect(m.get('sluice_query_api_fence_timeouts_total')).toBeGreaterThan(0);
   });
 
   it('sluice read-models serve answers on SLUICE_HTTP_PORT and stops on SIGTERM', async () => {
