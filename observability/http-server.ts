@@ -38,7 +38,9 @@ export interface ObservabilityServer {
 }
 
 /** Starts the endpoints; resolves once the port is bound. */
-export async function startObservabilityServer(opts: ObservabilityServerOptions): Promise<ObservabilityServer> {
+export async function startObservabilityServer(
+  opts: ObservabilityServerOptions,
+): Promise<ObservabilityServer> {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith('/healthz')) {

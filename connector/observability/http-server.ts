@@ -3,10 +3,7 @@
  * (a session is streaming: PostgreSQL and NATS both reachable; 503 while the connector waits out an
  * outage) and /metrics (Prometheus text of the process's registry).
  */
-import {
-  startObservabilityServer,
-  type ObservabilityServer,
-} from '../../observability/http-server.js';
+import { startObservabilityServer, type ObservabilityServer } from '../../observability/http-server.js';
 import type { Connector } from '../connector.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 

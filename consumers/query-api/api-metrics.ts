@@ -2,9 +2,13 @@
 import { Counter, Gauge, Histogram, type Registry } from '../../observability/metrics-registry.js';
 
 /** Upper bounds (seconds) of the request duration histogram. */
-export const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+export const REQUEST_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
 /** Upper bounds (seconds) of the read-your-writes wait histogram (fences wait up to minutes). */
-export const FENCE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
+export const FENCE_BUCKETS = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+] as const;
 
 export class ApiMetrics {
   readonly #requests: Histogram<'route' | 'status'>;

@@ -182,7 +182,11 @@ async function loadTable(
 }
 
 /** Rebuilds a model from the replica, with its progress in the metrics. */
-export async function rebuildModel(m: Maintainer, model: ModelRuntime, metrics: ReadModelMetrics): Promise<number> {
+export async function rebuildModel(
+  m: Maintainer,
+  model: ModelRuntime,
+  metrics: ReadModelMetrics,
+): Promise<number> {
   metrics.rebuildStarted(model.def.name, await m.estimateRows(model).catch(() => 0));
   const rows = await m.rebuild(model);
   metrics.rebuildDone(model.def.name, rows);

@@ -72,14 +72,18 @@ export class ReadModelMetrics {
       buckets: [...COMMIT_LATENCY_BUCKETS],
       registers: r,
     });
-    const self = this;
+    // collect() runs with `this` bound to the metric: the daemon's state is reached through these.
+    const lag = async () => {
+      await this.#ask();
+      return Math.max(0, this.#lastSeq - this.appliedSeq);
+    };
+    const appliedSeq = () => this.appliedSeq;
     new Gauge({
       name: 'sluice_read_model_lag_facts',
       help: 'Facts in the facts stream not yet applied (its last sequence minus the applied one).',
       registers: r,
       async collect() {
-        await self.#ask();
-        this.set(Math.max(0, self.#lastSeq - self.appliedSeq));
+        this.set(await lag());
       },
     });
     new Gauge({
@@ -87,7 +91,7 @@ export class ReadModelMetrics {
       help: 'Sequence of the facts stream the read database reflects.',
       registers: r,
       collect() {
-        this.set(self.appliedSeq);
+        this.set(appliedSeq());
       },
     });
     this.#rebuildDone = new Gauge({

@@ -3,10 +3,7 @@
  * /metrics, and a graceful stop (every running handler finishes, queued events go back).
  */
 import type { Logger } from 'pino';
-import {
-  startObservabilityServer,
-  type ObservabilityServer,
-} from '../../observability/http-server.js';
+import { startObservabilityServer, type ObservabilityServer } from '../../observability/http-server.js';
 import { createMetricsRegistry, type Registry } from '../../observability/metrics-registry.js';
 import { Leases } from './consumer-lease.js';
 import { ConsumerMetrics } from './consumer-metrics.js';

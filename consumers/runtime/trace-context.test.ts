@@ -3,7 +3,11 @@ import { traceIdOf } from './trace-context.js';
 
 describe('traceIdOf', () => {
   it.each([
-    ['traceId', { userId: 'u-17', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' }, '4bf92f3577b34da6a3ce929d0e0e4736'],
+    [
+      'traceId',
+      { userId: 'u-17', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
+      '4bf92f3577b34da6a3ce929d0e0e4736',
+    ],
     ['trace_id', { trace_id: 'abc' }, 'abc'],
     [
       'a W3C traceparent',
