@@ -9,7 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -424,8 +423,8 @@ describe('the endpoints the files point at', () => {
     const running = env.startConnector();
     // The HTTP server `sluice run` starts, on the port the image's SLUICE_HTTP_PORT would name.
     port = await freePort();
-    const server: Server = await startHttpServer(port, running.connector);
-    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const server = await startHttpServer(port, running.connector);
+    cleanups.push(() => server.close());
     await eventually(() => running.connector.status.state === 'streaming', {
       timeout: 60_000,
       message: 'the connector to stream',
