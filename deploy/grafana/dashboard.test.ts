@@ -7,13 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Metrics } from './metrics.js';
+import { Metrics } from '../../connector/observability/metrics.js';
 import { createMetricsRegistry, type Registry } from '../../observability/metrics-registry.js';
 import { ConsumerMetrics } from '../../consumers/runtime/consumer-metrics.js';
 import { ReadModelMetrics } from '../../consumers/read-models/read-model-metrics.js';
 import { ApiMetrics } from '../../consumers/query-api/api-metrics.js';
 
-const DASHBOARD = fileURLToPath(new URL('../../deploy/grafana/sluice-connector.json', import.meta.url));
+const DASHBOARD = fileURLToPath(new URL('./sluice-connector.json', import.meta.url));
 
 interface Panel {
   title: string;
