@@ -356,7 +356,7 @@ export const ConfigSchema = z
         doc({
           unit: 'seconds',
           description:
-            'Time-to-live of the leader lease when `ha` is `on`: the leader renews it every third of it and stops publishing once 0.9 of it passed without a successful renewal; a standby takes over within about this long plus one second after the leader died.',
+            'Time-to-live of the leader lease when `ha` is `on`: the leader renews it every fifth of it and stops publishing once 0.9 of it passed without a successful renewal; a standby takes over within about this long plus one second after the leader died.',
         }),
       ),
     faultPoint: z

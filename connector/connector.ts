@@ -253,6 +253,11 @@ export class Connector {
         notOwned(all, facts.isSuperuser),
       );
       this.#superuser = facts.isSuperuser;
+      if (this.#lease) {
+        // The lease holder owns the slot: a paused previous leader's walsender is terminated.
+        this.#lease.check();
+        await takeOverSlot(this.#sql, cfg.slot, this.#log);
+      }
       const slot = await ensureSlot(this.#sql, cfg.slot, facts.database);
       if (slot.created) this.#log.info({ slot: cfg.slot }, 'created replication slot');
       this.#jsm = await manager(await this.#connectNats());
@@ -434,10 +439,6 @@ export class Connector {
       },
     );
     try {
-      if (lease) {
-        lease.check();
-        await takeOverSlot(sql, cfg.slot, this.#log, signal);
-      }
       await stream.start();
     } catch (e) {
       lease?.lost.removeEventListener('abort', onLeaseLost);

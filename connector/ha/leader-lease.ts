@@ -8,7 +8,7 @@
  * clock, `update` with that revision. Either way the revision returned is the holder's **epoch**: KV
  * revisions are stream sequences, so every acquisition gets a larger one than all before it.
  *
- * Holding: renewed every ttl/3 by `update` with the last revision. A renewal refused (someone
+ * Holding: renewed every ttl/5 by `update` with the last revision. A renewal refused (someone
  * else's revision) loses the lease at once. The holder also keeps a deadline: the moment it *sent*
  * its last successful renewal plus 0.9 × the effective ttl (the smaller of the ttl and the bucket's
  * max_age). No standby can take over before that renewal's write plus the ttl, and that write came
@@ -53,6 +53,12 @@ export interface LeaseClocks {
 }
 
 const SYSTEM_CLOCKS: LeaseClocks = { monotonic: () => performance.now(), wall: () => Date.now() };
+
+/**
+ * Renewals per ttl. Five: a holder loses the lease only when no renewal got through for 0.9 × ttl,
+ * so one slow answer (a busy server, a long garbage collection) does not cost it.
+ */
+export const RENEWALS_PER_TTL = 5;
 
 /** Fraction of the effective ttl a holder trusts its last renewal for. */
 export const DEADLINE_FRACTION = 0.9;
@@ -117,6 +123,26 @@ export async function openLeaseStore(
       await kv.delete(key, { previousSeq: revision }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * The current leader of a slot, read without creating anything (`sluice status`); null when no
+ * replica holds the lease or the bucket does not exist. `revision` is the lease's last write.
+ */
+export async function readLeader(
+  nc: NatsConnection,
+  prefix: string,
+  slot: string,
+): Promise<(LeaseValue & { revision: number }) | null> {
+  let kv: KV;
+  try {
+    kv = await new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).open(leaseBucketName(prefix));
+    const e = await kv.get(connectorLeaseKey(slot));
+    if (!e || e.operation !== 'PUT') return null;
+    return { ...parseValue(e.string()), revision: e.revision };
+  } catch {
+    return null;
+  }
 }
 
 /** The error of a session that ended because its lease is gone (or was never held). */
@@ -259,7 +285,7 @@ export class LeaderLease {
     this.#epoch = revision;
     this.#lost = new AbortController();
     this.#extend(sentAt);
-    this.#timer = setInterval(() => void this.#renew(value), this.#ttl / 3);
+    this.#timer = setInterval(() => void this.#renew(value), this.#ttl / RENEWALS_PER_TTL);
     this.#timer.unref();
     this.#log.info({ key: this.key, holder: this.holder, epoch: revision }, 'acquired the leader lease');
     return revision;
