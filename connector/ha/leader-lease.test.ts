@@ -98,7 +98,10 @@ describe('LeaderLease', () => {
     vi.useFakeTimers();
     const store = new MemoryStore();
     // A holder that died: its entry stays (no max_age) and is never renewed.
-    store.entries.set('connector.sluice', { value: JSON.stringify({ holder: 'dead', since: '' }), revision: 5 });
+    store.entries.set('connector.sluice', {
+      value: JSON.stringify({ holder: 'dead', since: '' }),
+      revision: 5,
+    });
     store.seq = 5;
     const b = lease(store, 'b');
     let got: number | null = null;

@@ -85,11 +85,14 @@ export async function openLeaseStore(
   ttlMs: number,
   replicas: number,
 ): Promise<LeaseStore> {
-  const kv: KV = await new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).create(leaseBucketName(prefix), {
-    ttl: ttlMs,
-    history: 1,
-    replicas,
-  });
+  const kv: KV = await new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).create(
+    leaseBucketName(prefix),
+    {
+      ttl: ttlMs,
+      history: 1,
+      replicas,
+    },
+  );
   const status = await kv.status();
   // Compare-and-set refusals are JetStream API errors ("wrong last sequence"); anything else
   // (timeouts, a lost connection) is thrown and handled as "could not renew".
@@ -234,7 +237,10 @@ export class LeaderLease {
    */
   async acquire(signal: AbortSignal, onStandby?: (holder: string) => void): Promise<number | null> {
     if (this.held) return this.#epoch;
-    const value = JSON.stringify({ holder: this.holder, since: new Date().toISOString() } satisfies LeaseValue);
+    const value = JSON.stringify({
+      holder: this.holder,
+      since: new Date().toISOString(),
+    } satisfies LeaseValue);
     let observed: { revision: number; at: number } | null = null;
     let reportedHolder: string | null = null;
     const poll = Math.max(100, Math.min(500, this.#ttl / 10));
@@ -246,7 +252,8 @@ export class LeaderLease {
           const cur = await this.#store.get(this.key);
           if (cur === null) continue; // gone between the two calls: try to create it again
           const mono = this.#clocks.monotonic();
-          if (!observed || observed.revision !== cur.revision) observed = { revision: cur.revision, at: mono };
+          if (!observed || observed.revision !== cur.revision)
+            observed = { revision: cur.revision, at: mono };
           else if (mono - observed.at >= this.#ttl) {
             // Not renewed for a whole ttl on this clock: the holder is gone (the bucket keeps entries longer).
             rev = await this.#store.update(this.key, value, cur.revision);

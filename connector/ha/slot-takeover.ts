@@ -63,7 +63,7 @@ function notAllowed(slot: string, pid: number, cause: unknown): SluiceError {
       ErrorCodes.privileges,
       `replication slot ${slot} is held by walsender ${pid} of another role, and Sluice's role may not terminate it.`,
       {
-        hint: 'Run every replica as the same role, or GRANT pg_signal_backend to Sluice\'s role.',
+        hint: "Run every replica as the same role, or GRANT pg_signal_backend to Sluice's role.",
         cause,
       },
     );

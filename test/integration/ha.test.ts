@@ -35,13 +35,15 @@ let env: SluiceEnv;
 
 beforeAll(async () => {
   env = await startEnv();
-  await seedShopWithAudit(env, { customers: 200, products: 40, orders: 150 });
+  await seedShopWithAudit(env, { customers: 100, products: 20, orders: 60 });
 });
 
 const spawned: ChildConnector[] = [];
 afterAll(async () => {
   if (process.env.SLUICE_TEST_HA_LOGS)
-    spawned.forEach((c, i) => writeFileSync(`${process.env.SLUICE_TEST_HA_LOGS}/replica-${i}.log`, c.output()));
+    spawned.forEach((c, i) =>
+      writeFileSync(`${process.env.SLUICE_TEST_HA_LOGS}/replica-${i}.log`, c.output()),
+    );
   await env?.close();
 });
 
@@ -143,9 +145,10 @@ async function byEpoch(): Promise<{
 }
 
 describe('high availability: two connector replicas', () => {
-  let survivor: ChildConnector;
+  let survivor: ChildConnector | undefined;
+  let killStats: { changes: number } | undefined;
 
-  it('one streams, the other stands by; SIGKILL of the leader: the standby streams within 10 s, nothing lost or duplicated', async () => {
+  it('one streams, the other stands by; SIGKILL of the leader: the standby streams within 10 s', async () => {
     const p = phases();
     const first = spawn(extra);
     await waitStreaming(first);
@@ -159,7 +162,7 @@ describe('high availability: two connector replicas', () => {
     expect(String((ready.body as { leader: string }).leader)).toMatch(/:\d+:/);
 
     const traffic = startTraffic(env, { rate: 250, seed: 11 });
-    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 300, first);
+    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 150, first);
     const { leader, standby } = await roles([first, second]);
 
     const killedAt = Date.now();
@@ -168,28 +171,24 @@ describe('high availability: two connector replicas', () => {
     const storedAt = await firstStoredWith(standby, killedAt);
     expect(takeover, `takeover after SIGKILL:\n${tail(standby.output())}`).toBeLessThan(TAKEOVER_LIMIT_MS);
     p.mark('takeover');
-    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 300, standby);
-    const stats = await traffic.stop();
-    await waitCaughtUp(env);
-    const summary = await checkShopAfterFaults(env);
-    expect(summary.changeDeltas).toBe(stats.changes);
-    const { ordered, missing } = await byEpoch();
-    expect({ ordered, missing }, 'epochs never go down in stream order').toEqual({ ordered: true, missing: 0 });
+    // Loss and duplicates are checked once, after both faults, at the end of the next test.
+    killStats = await traffic.stop();
     survivor = standby;
-    p.mark('checked');
     console.log(
       `ha SIGKILL: takeover ${takeover} ms (kill → the standby streams; lease acquired after ` +
         `${logAfter(standby, 'acquired the leader lease', killedAt)} ms, first delta stored after ` +
-        `${storedAt - killedAt} ms); ${stats.changes} changes at ${stats.achievedRate.toFixed(0)}/s; ${p}`,
+        `${storedAt - killedAt} ms); ${killStats.changes} changes; ${p}`,
     );
-  }, 120_000);
+  }, 240_000);
 
-  it('SIGSTOP of the leader: the standby takes over; after SIGCONT the old leader publishes nothing and stands by', async () => {
+  it('SIGSTOP of the leader: the standby takes over; after SIGCONT the old leader publishes nothing; nothing lost or duplicated', async () => {
+    expect(survivor, 'the SIGKILL test left a leader').toBeDefined();
+    if (!survivor || !killStats) return;
     const p = phases();
     const third = spawn(extra);
     await waitStandingBy(third);
     const traffic = startTraffic(env, { rate: 250, seed: 12 });
-    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 300, survivor);
+    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 150, survivor);
     const { leader: old, standby: next } = await roles([survivor, third]);
     const oldEpoch = epochs(old).at(-1)!;
     p.mark('replica up');
@@ -203,7 +202,7 @@ describe('high availability: two connector replicas', () => {
     expect(next.output(), 'the new leader terminated the paused walsender').toMatch(
       /still used by walsender \d+ \(a previous leader\): terminating it/,
     );
-    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 200, next);
+    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 100, next);
     const frozen = await byEpoch();
     const frozenDeltas = frozen.deltas.get(oldEpoch);
     const frozenFactSeq = frozen.facts.get(oldEpoch)?.maxSeq ?? 0;
@@ -214,21 +213,28 @@ describe('high availability: two connector replicas', () => {
     await waitLog(old, 'lost the leader lease', resumedAt);
     await waitLog(old, 'standing by, leader is', resumedAt);
     // Traffic keeps flowing through the new leader while the old one is awake again.
-    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 300, next);
+    await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 150, next);
     const stats = await traffic.stop();
     await waitCaughtUp(env);
     const after = await byEpoch();
-    expect(after.deltas.get(oldEpoch), 'deltas stored with the old epoch after SIGCONT').toEqual(frozenDeltas);
-    expect(after.facts.get(oldEpoch)?.maxSeq ?? 0, 'facts stored with the old epoch after SIGCONT').toBeLessThanOrEqual(
-      frozenFactSeq,
+    expect(after.deltas.get(oldEpoch), 'deltas stored with the old epoch after SIGCONT').toEqual(
+      frozenDeltas,
     );
-    expect({ ordered: after.ordered, missing: after.missing }, 'epochs never go down in stream order').toEqual({
+    expect(
+      after.facts.get(oldEpoch)?.maxSeq ?? 0,
+      'facts stored with the old epoch after SIGCONT',
+    ).toBeLessThanOrEqual(frozenFactSeq);
+    expect(
+      { ordered: after.ordered, missing: after.missing },
+      'epochs never go down in stream order',
+    ).toEqual({
       ordered: true,
       missing: 0,
     });
     expect(old.child.exitCode).toBeNull();
+    // Both faults: facts equal the tables, one delta per committed change (the audit), each once.
     const summary = await checkShopAfterFaults(env);
-    expect(summary.changeDeltas).toBeGreaterThanOrEqual(stats.changes);
+    expect(summary.changeDeltas).toBe(killStats.changes + stats.changes);
     p.mark('checked');
     console.log(
       `ha SIGSTOP: takeover ${takeover} ms (stop → the standby streams; lease acquired after ` +
@@ -238,7 +244,7 @@ describe('high availability: two connector replicas', () => {
     );
     await next.kill('SIGTERM');
     await old.kill('SIGTERM');
-  }, 120_000);
+  }, 240_000);
 });
 
 /**
@@ -246,7 +252,9 @@ describe('high availability: two connector replicas', () => {
  * loaded machine leadership may have moved already (a leader whose renewals stall loses the lease
  * — by design); the test follows it rather than assuming the first one still leads.
  */
-async function roles(cs: [ChildConnector, ChildConnector]): Promise<{ leader: ChildConnector; standby: ChildConnector }> {
+async function roles(
+  cs: [ChildConnector, ChildConnector],
+): Promise<{ leader: ChildConnector; standby: ChildConnector }> {
   return eventually(
     () => {
       const leading = cs.filter(leads);
