@@ -203,7 +203,8 @@ export class Connector {
             `session ended: ${describeError(err)}`,
           );
           await this.#closeSql();
-          if (Date.now() - started > 60_000) backoffMs = 500;
+          // Losing the lease is no fault to back off from: stand by again at once.
+          if (Date.now() - started > 60_000 || err.code === ErrorCodes.leaseLost) backoffMs = 500;
           // NATS coming back ends the wait early (see the status callback).
           const wake = new AbortController();
           this.#wakeBackoff = () => wake.abort();
