@@ -136,6 +136,22 @@ describe('LeaderLease', () => {
     expect(a.lost.aborted).toBe(true);
   });
 
+  it('after losing the lease on its deadline, a holder nobody replaced starts a new term at once', async () => {
+    vi.useFakeTimers();
+    const store = new MemoryStore();
+    const a = lease(store, 'a');
+    const first = await a.acquire(new AbortController().signal);
+    const update = store.update.bind(store);
+    store.update = () => new Promise(() => undefined); // renewals stall
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(a.held).toBe(false);
+    store.update = update;
+    const second = await a.acquire(new AbortController().signal);
+    expect(second).toBeGreaterThan(first!);
+    expect(a.held).toBe(true);
+    await a.release();
+  });
+
   it("trusts the bucket's max_age when it is shorter than the ttl", () => {
     expect(lease(new MemoryStore(2000), 'a', 5000).ttlMs).toBe(2000);
     expect(lease(new MemoryStore(0), 'a', 5000).ttlMs).toBe(5000);

@@ -252,7 +252,12 @@ export class LeaderLease {
           const cur = await this.#store.get(this.key);
           if (cur === null) continue; // gone between the two calls: try to create it again
           const mono = this.#clocks.monotonic();
-          if (!observed || observed.revision !== cur.revision)
+          if (parseValue(cur.value).holder === this.holder) {
+            // Our own write (our term ended on our deadline, e.g. a long pause): holder names are
+            // unique per process and a new holder overwrites the name, so nobody took over since
+            // and a compare-and-set on it starts a new term at once.
+            rev = await this.#store.update(this.key, value, cur.revision);
+          } else if (!observed || observed.revision !== cur.revision)
             observed = { revision: cur.revision, at: mono };
           else if (mono - observed.at >= this.#ttl) {
             // Not renewed for a whole ttl on this clock: the holder is gone (the bucket keeps entries longer).
