@@ -12,6 +12,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { eventually, freePort } from '../harness/index.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { startEnv, type ChildConnector, type SluiceEnv } from './env.js';
+import { sluice } from './sluice-command.js';
 import {
   checkShopAfterFaults,
   deltasGrow,
@@ -62,6 +63,13 @@ function epochs(c: ChildConnector, from = 0): number[] {
     if (l.time >= from) out.push(l.epoch);
   }
   return out;
+}
+
+/** The holder name a replica leads under (`host:pid:id`), from its log (`pid <n>` before it led). */
+function holderOf(c: ChildConnector): string {
+  return (
+    /"holder":"([^"]+)"[^\n]*"msg":"acquired the leader lease"/.exec(c.output())?.[1] ?? `pid ${c.child.pid}`
+  );
 }
 
 /** Milliseconds from `from` to the first log line of `c` whose msg starts with `msg` (NaN: none). */
@@ -160,6 +168,10 @@ describe('high availability: two connector replicas', () => {
     const ready = await fetchReadyz(port);
     expect(ready).toMatchObject({ status: 200, body: { state: 'standby' } });
     expect(String((ready.body as { leader: string }).leader)).toMatch(/:\d+:/);
+    // `sluice status` names the holder (the leader, unless leadership moved meanwhile: then the other).
+    const status = await sluice(['status', '--json'], { ...env.env, ...extra });
+    const holder = (JSON.parse(status.stdout) as { leader: { holder: string } | null }).leader?.holder;
+    expect([first, second].map(holderOf)).toContain(holder);
 
     const traffic = startTraffic(env, { rate: 250, seed: 11 });
     await deltasGrow(env, (await streamInfo(env, 'deltas')).messages, 150, first);
