@@ -338,6 +338,27 @@ export const ConfigSchema = z
             'WAL the slot retains (`pg_current_wal_lsn() − restart_lsn`) above which the connector logs a warning, the metric `sluice_slot_retained_wal_warning` is 1, and `sluice doctor` and `sluice status` warn.',
         }),
       ),
+    ha: z
+      .enum(['off', 'on'])
+      .default('off')
+      .meta(
+        doc({
+          description:
+            'High availability: `on` lets several `sluice run` replicas with the same configuration share the source; one holds the leader lease (`connector.<slot>` in `<P>_LEASES`) and streams, the others stand by and take over when it stops renewing ([operations.md](operations.md#high-availability)). With `off` a restarted connector starts at once, without waiting for a previous lease to expire.',
+        }),
+      ),
+    haLeaseSec: z
+      .number()
+      .min(1)
+      .max(300)
+      .default(5)
+      .meta(
+        doc({
+          unit: 'seconds',
+          description:
+            'Time-to-live of the leader lease when `ha` is `on`: the leader renews it every fifth of it and stops publishing once 0.9 of it passed without a successful renewal; a standby takes over within about this long plus one second after the leader died.',
+        }),
+      ),
     faultPoint: z
       .string()
       .regex(/^fact-after-delta-ack:[1-9]\d*$/, 'expected fact-after-delta-ack:<n>')
@@ -385,6 +406,8 @@ export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'numb
   SLUICE_VALIDATE_EVENTS: { path: ['validateEvents'], type: 'string' },
   SLUICE_HEARTBEAT_INTERVAL_SEC: { path: ['heartbeatIntervalSec'], type: 'number' },
   SLUICE_RETAINED_WAL_WARN_BYTES: { path: ['retainedWalWarnBytes'], type: 'number' },
+  SLUICE_HA: { path: ['ha'], type: 'string' },
+  SLUICE_HA_LEASE_SEC: { path: ['haLeaseSec'], type: 'number' },
 };
 
 /** Reverse lookup used to name the env variable in error messages. */

@@ -57,6 +57,8 @@ import { Snapshotter } from './snapshot/snapshotter.js';
 import { HeartbeatEmitter } from './source/heartbeat-emitter.js';
 import { HeartbeatPublisher } from './events/heartbeat-events.js';
 import { aborted as abortedPromise, sleep } from './lifecycle.js';
+import { connectorLeaseKey, LeaderLease, leaseLostError, openLeaseStore } from './ha/leader-lease.js';
+import { takeOverSlot } from './ha/slot-takeover.js';
 
 /** Errors a restart cannot fix: the daemon stops with the explanation. */
 const FATAL_CODES = new Set<string>([
@@ -126,7 +128,10 @@ function readCreds(path: string): Uint8Array {
 }
 
 export interface ConnectorStatus {
-  state: 'starting' | 'streaming' | 'backoff' | 'stopped';
+  /** `standby`: another replica holds the leader lease (`ha: on`). */
+  state: 'starting' | 'standby' | 'streaming' | 'backoff' | 'stopped';
+  /** With `ha: on`, the holder of the leader lease as last seen (this process when leading), else null. */
+  leader: string | null;
   confirmedLsn: bigint;
   lastError: string | null;
   /** Code of the error that ended the last session (connector/errors.ts), or null. */
@@ -140,6 +145,7 @@ export class Connector {
   readonly metrics: Metrics;
   readonly status: ConnectorStatus = {
     state: 'starting',
+    leader: null,
     confirmedLsn: 0n,
     lastError: null,
     lastErrorCode: null,
@@ -156,6 +162,8 @@ export class Connector {
   #failSession: ((e: Error) => void) | null = null;
   #wakeBackoff: (() => void) | null = null;
   readonly #warnedNotOwned = new Set<string>();
+  /** The leader lease with `ha: on` (created on first use), else null. */
+  #lease: LeaderLease | null = null;
 
   constructor(
     cfg: Config,
@@ -175,6 +183,10 @@ export class Connector {
       while (!signal.aborted) {
         const started = Date.now();
         try {
+          if (this.#cfg.ha === 'on') {
+            await this.#lead(signal);
+            if (signal.aborted) break;
+          }
           await this.#setup();
           await this.#session(signal);
         } catch (e) {
@@ -191,7 +203,8 @@ export class Connector {
             `session ended: ${describeError(err)}`,
           );
           await this.#closeSql();
-          if (Date.now() - started > 60_000) backoffMs = 500;
+          // Losing the lease is no fault to back off from: stand by again at once.
+          if (Date.now() - started > 60_000 || err.code === ErrorCodes.leaseLost) backoffMs = 500;
           // NATS coming back ends the wait early (see the status callback).
           const wake = new AbortController();
           this.#wakeBackoff = () => wake.abort();
@@ -203,6 +216,8 @@ export class Connector {
     } finally {
       this.status.state = 'stopped';
       await this.#closeSql();
+      // After the drain: a standby takes over at once instead of waiting for the lease to expire.
+      await this.#lease?.release().catch(() => undefined);
       await this.#nc?.drain().catch(() => undefined);
       this.#nc = null;
     }
@@ -239,30 +254,68 @@ export class Connector {
         notOwned(all, facts.isSuperuser),
       );
       this.#superuser = facts.isSuperuser;
+      if (this.#lease) {
+        // The lease holder owns the slot: a paused previous leader's walsender is terminated.
+        this.#lease.check();
+        await takeOverSlot(this.#sql, cfg.slot, this.#log);
+      }
       const slot = await ensureSlot(this.#sql, cfg.slot, facts.database);
       if (slot.created) this.#log.info({ slot: cfg.slot }, 'created replication slot');
-      // A lost connection ends the session at once: replies to what was sent just before it are
-      // lost, and waiting for their timeouts would only delay the resynchronisation.
-      if (!this.#nc) {
-        this.#nc = await connectNats(cfg, this.#log, 'sluice', (type) => {
-          if (type === 'disconnect')
-            this.#failSession?.(
-              new SluiceError(ErrorCodes.natsUnreachable, 'the connection to NATS was lost.'),
-            );
-          if (type === 'reconnect') this.#wakeBackoff?.();
-        });
-      }
-      this.#jsm = await manager(this.#nc);
+      this.#jsm = await manager(await this.#connectNats());
       await ensureStreams(this.#jsm, cfg, this.#log);
+      const lease = this.#lease;
       this.#snapshotter = new Snapshotter({
         cfg,
-        nc: this.#nc,
+        nc: this.#nc!,
         jsm: this.#jsm,
         log: this.#log,
         metrics: this.metrics,
+        ...(lease ? { fence: () => lease.check() } : {}),
       });
       await this.#snapshotter.init(pub.added, plan.full);
     }
+  }
+
+  /** The NATS connection of the process (made once). */
+  async #connectNats(): Promise<NatsConnection> {
+    // A lost connection ends the session at once: replies to what was sent just before it are
+    // lost, and waiting for their timeouts would only delay the resynchronisation.
+    this.#nc ??= await connectNats(this.#cfg, this.#log, 'sluice', (type) => {
+      if (type === 'disconnect')
+        this.#failSession?.(new SluiceError(ErrorCodes.natsUnreachable, 'the connection to NATS was lost.'));
+      if (type === 'reconnect') this.#wakeBackoff?.();
+    });
+    return this.#nc;
+  }
+
+  /**
+   * With `ha: on`: returns once this process holds the leader lease (at once while it still does),
+   * standing by meanwhile; see ha/leader-lease.ts.
+   */
+  async #lead(signal: AbortSignal): Promise<void> {
+    const cfg = this.#cfg;
+    if (!this.#lease) {
+      const store = await openLeaseStore(
+        await this.#connectNats(),
+        cfg.prefix,
+        cfg.haLeaseSec * 1000,
+        cfg.streams.replicas,
+      );
+      this.#lease = new LeaderLease({
+        store,
+        key: connectorLeaseKey(cfg.slot),
+        ttlMs: cfg.haLeaseSec * 1000,
+        log: this.#log,
+      });
+    }
+    const lease = this.#lease;
+    if (lease.held) return;
+    this.status.state = 'standby';
+    const epoch = await lease.acquire(signal, (holder) => {
+      this.status.leader = holder;
+      this.#log.info({ leader: holder, key: lease.key }, `standing by, leader is ${holder}`);
+    });
+    if (epoch !== null) this.status.leader = lease.holder;
   }
 
   async #session(signal: AbortSignal): Promise<void> {
@@ -284,6 +337,10 @@ export class Connector {
     let failed: ((e: Error) => void) | null = null;
     const failure = new Promise<Error>((resolve) => (failed = resolve));
     let stream: ReplicationStream | null = null;
+    // With `ha: on` nothing is published, confirmed or recorded once the lease is gone.
+    const lease = this.#lease;
+    const onLeaseLost = () => failed!(leaseLostError(lease!.key, 'its term ended'));
+    lease?.lost.addEventListener('abort', onLeaseLost, { once: true });
     const sink = new JetStreamSink(nc, {
       streams: [names.facts, names.deltas],
       sharedStreams: { events: names.events, dlq: names.dlq },
@@ -293,6 +350,7 @@ export class Connector {
       ackTimeoutMs: cfg.publish.ackTimeoutSec * 1000,
       onCheckpoint: (endLsn) => {
         this.metrics.checkpoint(endLsn);
+        if (lease && !lease.held) return;
         if (stream && endLsn > stream.confirmed) {
           stream.confirm(endLsn);
           this.status.confirmedLsn = endLsn;
@@ -300,6 +358,7 @@ export class Connector {
       },
       onFatal: (e) => failed!(e),
       onPublish: (subject) => this.metrics.countEvent(subject),
+      ...(lease ? { fence: () => lease.check(), header: `Sluice-Epoch: ${lease.epoch}` } : {}),
       ...(cfg.faultPoint ? { beforeTrailingFact: faultPoint(cfg.faultPoint) } : {}),
     });
     this.#failSession = (e) => failed!(e);
@@ -383,6 +442,7 @@ export class Connector {
     try {
       await stream.start();
     } catch (e) {
+      lease?.lost.removeEventListener('abort', onLeaseLost);
       sink.close();
       throw mapReplicationError(e, cfg);
     }
@@ -445,6 +505,7 @@ export class Connector {
     ]);
     stop = true;
     this.#failSession = null;
+    lease?.lost.removeEventListener('abort', onLeaseLost);
     clearInterval(refresh);
     snapshotter.detach();
     if (wake) (wake as () => void)();
@@ -539,6 +600,7 @@ export class Connector {
     queued: number,
     walEnd: bigint,
   ): void {
+    if (this.#lease && !this.#lease.held) return;
     if (queued === 0 && !processor.inTransaction && sink.idle && walEnd > stream.confirmed) {
       stream.confirm(walEnd);
       this.status.confirmedLsn = walEnd;

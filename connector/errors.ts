@@ -22,6 +22,8 @@ export const ErrorCodes = {
   publishFailed: 'NATS_PUBLISH_FAILED',
   protocol: 'PROTOCOL',
   sessionSettings: 'PG_SESSION_SETTINGS',
+  /** The connector's leader lease is held by another replica, or was lost (docs/operations.md#high-availability). */
+  leaseLost: 'LEASE_LOST',
   /** A session ended for a reason no other code names (the message says which). */
   sessionFailed: 'SESSION_FAILED',
 } as const;

@@ -8,6 +8,7 @@ import { connectSql, slotInfo, type SlotInfo } from './source/setup.js';
 import { manager } from './sink/streams.js';
 import { streamNames } from '../schemas/subjects.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from './snapshot/snapshotter.js';
+import { readLeader, type LeaseValue } from './ha/leader-lease.js';
 
 /**
  * The warning for a slot whose retained WAL passed `retainedWalWarnBytes` (0 = never), or null.
@@ -32,6 +33,8 @@ export interface StatusReport {
   warnings: string[];
   streams: { name: string; messages: number; bytes: number; lastSeq: number; subjects: number }[];
   snapshots: (SnapshotState & { etaSec: number | null })[];
+  /** With `ha: on`: the replica holding the leader lease (`host:pid:id`), or null. */
+  leader: LeaseValue | null;
 }
 
 export async function collectStatus(cfg: Config, nc: NatsConnection): Promise<StatusReport> {
@@ -70,5 +73,7 @@ export async function collectStatus(cfg: Config, nc: NatsConnection): Promise<St
   const warnings = [retainedWalWarning(slot, cfg.retainedWalWarnBytes)].filter(
     (w): w is string => w !== null,
   );
-  return { source: cfg.source!, slot, warnings, streams, snapshots };
+  const lease = cfg.ha === 'on' ? await readLeader(nc, cfg.prefix, cfg.slot) : null;
+  const leader = lease ? { holder: lease.holder, since: lease.since } : null;
+  return { source: cfg.source!, slot, warnings, streams, snapshots, leader };
 }

@@ -22,6 +22,12 @@ export async function statusCommand(argv: string[]): Promise<number> {
     } else {
       print(`slot ${cfg.slot}: does not exist (start "sluice run" to create it)`);
     }
+    if (cfg.ha === 'on')
+      print(
+        s.leader
+          ? `leader ${s.leader.holder} (since ${s.leader.since})`
+          : 'leader: none (no replica holds the lease)',
+      );
     for (const w of s.warnings) print(`warning: ${w}`);
     for (const st of s.streams) {
       print(

@@ -1,7 +1,7 @@
 /**
  * The connector's HTTP endpoints (observability/http-server.ts): /healthz (process alive), /readyz
- * (a session is streaming: PostgreSQL and NATS both reachable; 503 while the connector waits out an
- * outage) and /metrics (Prometheus text of the process's registry).
+ * (a session is streaming: PostgreSQL and NATS both reachable — or, with `ha: on`, the replica
+ * stands by while another one leads; 503 while the connector waits out an outage) and /metrics (Prometheus text of the process's registry).
  */
 import { startObservabilityServer, type ObservabilityServer } from '../../observability/http-server.js';
 import type { Connector } from '../connector.js';
@@ -12,9 +12,11 @@ export async function startHttpServer(port: number, connector: Connector): Promi
     port,
     registry: connector.metrics.registry,
     readiness: () => ({
-      ready: connector.status.state === 'streaming',
+      // A standby replica (`ha: on`) is ready: it is doing its job, waiting to take over.
+      ready: connector.status.state === 'streaming' || connector.status.state === 'standby',
       body: {
         state: connector.status.state,
+        leader: connector.status.leader,
         lastError: connector.status.lastError,
         lastErrorCode: connector.status.lastErrorCode,
       },

@@ -72,6 +72,13 @@ export interface SinkOptions {
   beforeTrailingFact?: () => void;
   /** Called with the subject of every message sent (metrics count events by table). Optional. */
   onPublish?: (subject: string) => void;
+  /**
+   * Called right before every message is handed to NATS; throwing refuses the publish and ends the
+   * session (the connector's leader lease, see docs/operations.md#high-availability). Optional.
+   */
+  fence?: () => void;
+  /** Extra header sent with every message, e.g. `Sluice-Epoch: 7` (without CRLF). Optional. */
+  header?: string;
 }
 
 interface Pending {
@@ -116,10 +123,11 @@ function headerBytes(
   id: string,
   expectedLastSeq: number,
   header = 'Nats-Expected-Last-Sequence',
+  extra = '',
 ): { encode(): Uint8Array } {
   // Buffer.from takes small strings from a shared pool: cheaper than a TextEncoder allocation each.
   const bytes = Buffer.from(
-    `NATS/1.0\r\nNats-Msg-Id: ${id}\r\n${header}: ${expectedLastSeq}\r\n\r\n`,
+    `NATS/1.0\r\nNats-Msg-Id: ${id}\r\n${header}: ${expectedLastSeq}\r\n${extra}\r\n`,
     'latin1',
   );
   return { encode: () => bytes };
@@ -149,10 +157,13 @@ export class JetStreamSink {
   readonly stats = { published: [0, 0, 0, 0], acked: [0, 0, 0, 0], bytes: 0, duplicates: 0 };
   /** Chains of the shared streams' subjects used in this session. */
   readonly #chains = new Map<string, SubjectChain>();
+  /** `opts.header` as a header line (CRLF-terminated), or ''. */
+  readonly #extraHeader: string;
 
   constructor(nc: NatsConnection, opts: SinkOptions) {
     this.#nc = nc;
     this.#o = opts;
+    this.#extraHeader = opts.header ? `${opts.header}\r\n` : '';
     this.#lastSeq = [opts.lastSeq[0], opts.lastSeq[1]];
     this.#inbox = createInbox('_SLUICE');
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onAck(err, msg) });
@@ -265,6 +276,7 @@ export class JetStreamSink {
   ): void {
     if (this.#failed) throw this.#failed;
     if (this.#closed) throw new SluiceError(ErrorCodes.protocol, 'publish after the session ended');
+    this.#o.fence?.();
     const id = this.#nextId++;
     chain.busy = true;
     this.#pending.set(id, {
@@ -282,7 +294,12 @@ export class JetStreamSink {
     this.#o.onPublish?.(msg.subject);
     this.#nc.publish(msg.subject, body, {
       reply: `${this.#inbox}.${id}`,
-      headers: headerBytes(msg.id, chain.lastSeq, 'Nats-Expected-Last-Subject-Sequence') as never,
+      headers: headerBytes(
+        msg.id,
+        chain.lastSeq,
+        'Nats-Expected-Last-Subject-Sequence',
+        this.#extraHeader,
+      ) as never,
     });
   }
 
@@ -323,6 +340,7 @@ export class JetStreamSink {
     // messages. The caller's processing fails instead.
     if (this.#failed) throw this.#failed;
     if (this.#closed) throw new SluiceError(ErrorCodes.protocol, 'publish after the session ended');
+    this.#o.fence?.();
     const id = this.#nextId++;
     const expected = this.#lastSeq[stream]++;
     const p: Pending = {
@@ -346,7 +364,7 @@ export class JetStreamSink {
     this.#o.onPublish?.(msg.subject);
     this.#nc.publish(msg.subject, body, {
       reply: `${this.#inbox}.${id}`,
-      headers: headerBytes(msg.id, expected) as never,
+      headers: headerBytes(msg.id, expected, undefined, this.#extraHeader) as never,
     });
     return p;
   }

@@ -125,6 +125,11 @@ export interface SnapshotterDeps {
   jsm: JetStreamManager;
   log: Logger;
   metrics: Metrics;
+  /**
+   * Called before every write of snapshot state or a watermark; throws to refuse it (the leader
+   * lease with `ha: on`: a replica that lost it records nothing). Optional.
+   */
+  fence?: () => void;
 }
 
 export class Snapshotter {
@@ -148,6 +153,7 @@ export class Snapshotter {
   async init(newTables: TableRow[], allTables: TableRow[]): Promise<void> {
     this.#kv = await openSnapshotBucket(this.#d.nc, this.#d.cfg.prefix, this.#d.cfg.streams.replicas);
     const initialized = await this.#kv.get('initialized');
+    this.#d.fence?.();
     let request: TableRow[] = newTables;
     if (!initialized || !initialized.length) {
       request = this.#d.cfg.snapshot === 'initial' ? allTables : [];
@@ -314,7 +320,13 @@ export class Snapshotter {
 
   async #snapshotTable(sql: pg.Client, state: SnapshotState, signal: AbortSignal): Promise<void> {
     const info = await this.#tableInfo(sql, state.table);
-    const kv = this.#kv!;
+    const store = this.#kv!;
+    const kv = {
+      put: (key: string, value: string) => {
+        this.#d.fence?.();
+        return store.put(key, value);
+      },
+    };
     if (!info || info.keyIdx.length === 0) {
       this.#log.warn(
         { table: state.table },
@@ -390,6 +402,7 @@ export class Snapshotter {
         reject,
       };
       this.#chunk = chunk;
+      this.#d.fence?.();
       await emitWatermark(sql, id, 'low');
       const raw = await readRawRows(
         sql,
@@ -398,6 +411,7 @@ export class Snapshotter {
       );
       chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
       chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
+      this.#d.fence?.();
       await emitWatermark(sql, id, 'high');
       await this.#awaitChunk(t.name, done, stopped);
       if (signal.aborted) break;
