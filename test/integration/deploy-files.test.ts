@@ -352,6 +352,9 @@ describe('deploy/kubernetes', () => {
     });
     const cfg = loadConfig({ env: { ...settings, SLUICE_DATABASE_URL: secret.SLUICE_DATABASE_URL } });
     expect(cfg.streams.replicas).toBe(3);
+    // Two replicas need leader election; a standby is Ready, so updates may roll.
+    expect(cfg.ha).toBe('on');
+    expect(obj(deployment.spec).strategy).toMatchObject({ type: 'RollingUpdate' });
     const creds = (podSpec.volumes as Obj[]).find((v) => obj(v.secret).secretName === 'sluice-nats');
     expect(obj(creds?.secret).optional).toBe(true);
     k8sObject('Secret', 'sluice-nats');
