@@ -407,8 +407,11 @@ export async function expiringEntries(
   ttlMs: number,
 ): Promise<ExpiringEntries> {
   const kv: KV = await new Kvm(client.nc).create(bucket, { ttl: ttlMs, history: 1 });
+  // A compare-and-set refusal is a JetStream API error with one of these codes; anything else (a
+  // timeout, a lost connection, a missing stream) is thrown.
   const refused = (e: unknown) =>
-    e instanceof JetStreamApiError || /wrong last sequence|key exists/i.test(String(e));
+    isApiError(e, JetStreamApiCodes.StreamWrongLastSequence) ||
+    isApiError(e, JetStreamApiCodes.StreamWrongLastSequenceUnknown);
   return {
     async create(key, value) {
       try {
