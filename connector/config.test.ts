@@ -79,4 +79,34 @@ describe('config', () => {
     const c = loadConfig({ env: { ...base, SLUICE_TABLES: 'public.orders, public.order_items' } });
     expect(c.tables).toEqual(['public.orders', 'public.order_items']);
   });
+
+  it('reads the column policy from SLUICE_COLUMNS (JSON) and the salt from SLUICE_MASK_SALT', () => {
+    const columns = { 'public.customers': { exclude: ['ssn'], mask: { email: 'hash', phone: 'redact' } } };
+    const c = loadConfig({
+      env: { ...base, SLUICE_COLUMNS: JSON.stringify(columns), SLUICE_MASK_SALT: 'a-long-secret-salt-value' },
+    });
+    expect(c.columns).toEqual(columns);
+    expect(c.maskSalt).toBe('a-long-secret-salt-value');
+  });
+
+  it.each([
+    [{ SLUICE_COLUMNS: '{bad' }, /SLUICE_COLUMNS is not valid JSON\./],
+    [{ SLUICE_COLUMNS: '{"public.t":{"mask":{"a":"hash"}}}' }, /"hash" but no salt is set/],
+    [{ SLUICE_COLUMNS: '{"public.t":{"mask":{"a":"scramble"}}}' }, /columns\.public\.t\.mask\.a/],
+    [{ SLUICE_COLUMNS: '{"customers":{"exclude":["a"]}}' }, /columns\.customers: expected the table named as "schema\.table"/],
+  ])('refuses the column policy %j with one sentence', (patch, message) => {
+    expect(() => loadConfig({ env: { ...base, ...patch } })).toThrow(message);
+  });
+
+  it('never shows the mask salt in an error', () => {
+    const err = (() => {
+      try {
+        loadConfig({ env: { ...base, SLUICE_MASK_SALT: 'short-secret' } });
+      } catch (e) {
+        return e as SluiceError;
+      }
+    })()!;
+    expect(err.message).toMatch(/maskSalt \(SLUICE_MASK_SALT\): expected at least 16 characters/);
+    expect(err.message).not.toContain('short-secret');
+  });
 });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ErrorCodes, SluiceError } from './errors.js';
+import { ColumnPolicy, MaskKinds } from './events/column-policy.js';
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
@@ -122,6 +123,42 @@ export const ConfigSchema = z
           unit: 'list of `schema.table` patterns, `*` matches within one name',
           description:
             'Tables to capture, e.g. `public.*,billing.invoices`. Matched case-sensitively against the catalog names.',
+        }),
+      ),
+    columns: z
+      .record(
+        z.string(),
+        z
+          .object({
+            exclude: z.array(z.string().min(1)).optional(),
+            mask: z.record(z.string().min(1), z.enum(MaskKinds)).optional(),
+          })
+          .strict(),
+      )
+      .superRefine((tables, ctx) => {
+        for (const name of Object.keys(tables)) {
+          if (!/^[^.\s]+\.[^.\s]+$/.test(name))
+            ctx.addIssue({ code: 'custom', path: [name], message: 'expected the table named as "schema.table"' });
+        }
+      })
+      .default({})
+      .meta(
+        doc({
+          unit: '`{ "schema.table": { exclude: [column…], mask: { column: hash | redact | null } } }` (`SLUICE_COLUMNS`: the same as JSON)',
+          description:
+            'Columns kept out of every event, schema and log: `exclude` removes a column, `mask` publishes `hash` (HMAC-SHA-256 of the value with `maskSalt`, hex), `redact` (`"****"`) or `null` instead of its value. Names are checked against the database at start; identity columns cannot be excluded or masked. See [masking.md](masking.md).',
+        }),
+      ),
+    maskSalt: z
+      .string()
+      .min(16, 'expected at least 16 characters')
+      .optional()
+      .meta(
+        doc({
+          unit: 'secret string, at least 16 characters',
+          note: 'unset; required when a column is masked with `hash`',
+          description:
+            'Key of the HMAC behind `hash` masks. Keep it secret and stable: with it, anyone can test guesses against hashes; changing it changes every hash. Never logged.',
         }),
       ),
     snapshot: z
@@ -377,7 +414,7 @@ export const ConfigSchema = z
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
 /** Environment variables and the config path each one sets. */
-export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }> = {
+export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' | 'json' }> = {
   SLUICE_DATABASE_URL: { path: ['databaseUrl'], type: 'string' },
   SLUICE_NATS_URL: { path: ['natsUrl'], type: 'string' },
   SLUICE_NATS_CREDS: { path: ['natsCreds'], type: 'string' },
@@ -386,6 +423,8 @@ export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'numb
   SLUICE_SLOT: { path: ['slot'], type: 'string' },
   SLUICE_PUBLICATION: { path: ['publication'], type: 'string' },
   SLUICE_TABLES: { path: ['tables'], type: 'list' },
+  SLUICE_COLUMNS: { path: ['columns'], type: 'json' },
+  SLUICE_MASK_SALT: { path: ['maskSalt'], type: 'string' },
   SLUICE_SNAPSHOT: { path: ['snapshot'], type: 'string' },
   SLUICE_SNAPSHOT_CHUNK_SIZE: { path: ['snapshotChunkSize'], type: 'number' },
   SLUICE_SNAPSHOT_RATE_LIMIT: { path: ['snapshotRateLimit'], type: 'number' },
@@ -468,6 +507,15 @@ export function loadConfig(input: ConfigInput = {}): Config {
     if (v === undefined || v === '') continue;
     let value: unknown = v;
     if (spec.type === 'number') value = /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
+    if (spec.type === 'json') {
+      try {
+        value = JSON.parse(v);
+      } catch {
+        throw new SluiceError(ErrorCodes.config, `${name} is not valid JSON.`, {
+          hint: `Set it to a JSON object, e.g. ${name}='{"public.customers":{"exclude":["ssn"]}}'.`,
+        });
+      }
+    }
     if (spec.type === 'list')
       value = v
         .split(',')
@@ -504,11 +552,14 @@ export function loadConfig(input: ConfigInput = {}): Config {
     throw new SluiceError(ErrorCodes.config, `${where}: ${issue.message}, got ${shown}.`);
   }
   const cfg = result.data;
+  // Hash masks without a salt, a column both excluded and masked: refused here, at the edge.
+  new ColumnPolicy(cfg.columns, cfg.maskSalt);
   if (!cfg.source) cfg.source = sourceNameFromUrl(cfg.databaseUrl);
   return deepFreeze(cfg) as Config;
 }
 
 function redactSecret(path: string, value: string): string {
+  if (path === 'maskSalt') return '***';
   return path === 'databaseUrl' || path === 'natsUrl'
     ? value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')
     : value;

@@ -29,8 +29,10 @@ import {
   publicationNames,
   reconcilePublications,
   serverFacts,
+  tableColumns,
   type TableRow,
 } from './source/setup.js';
+import { checkColumnPolicy, ColumnPolicy } from './events/column-policy.js';
 import { ChangeProcessor } from './events/change-processor.js';
 import { loadEventContracts } from './events/contracts-module.js';
 import type { EventContracts } from '../schemas/outbox.js';
@@ -142,6 +144,8 @@ export interface ConnectorStatus {
 export class Connector {
   readonly #cfg: Config;
   readonly #log: Logger;
+  /** Column exclusion and masking (the salt stays inside it). */
+  readonly #columns: ColumnPolicy;
   readonly metrics: Metrics;
   readonly status: ConnectorStatus = {
     state: 'starting',
@@ -171,6 +175,7 @@ export class Connector {
     metrics = new Metrics({ prefix: cfg.prefix, retainedWalWarnBytes: cfg.retainedWalWarnBytes }),
   ) {
     this.#cfg = cfg;
+    this.#columns = new ColumnPolicy(cfg.columns, cfg.maskSalt);
     this.#log = log.child({ module: 'connector' });
     this.metrics = metrics;
     metrics.watchStatus(this.status);
@@ -240,6 +245,12 @@ export class Connector {
       const facts = await serverFacts(this.#sql);
       checkServer(facts);
       const all = await listTables(this.#sql, cfg.tables);
+      const sqlNow = this.#sql;
+      await checkColumnPolicy(
+        this.#columns,
+        new Map(all.map((t) => [`${t.schema}.${t.table}`, t.oid] as const)),
+        (oid) => tableColumns(sqlNow, oid),
+      );
       const plan = planPublications(this.#capturable(all, facts.isSuperuser));
       for (const t of plan.insertOnly) {
         this.#log.warn(
@@ -388,6 +399,7 @@ export class Connector {
       log: this.#log,
       large,
       rows: pgRowSource(sql),
+      columns: this.#columns,
       onLogicalMessage: (m) =>
         HeartbeatPublisher.isHeartbeat(m) ? heartbeats!.onMessage(m) : snapshotter.onLogicalMessage(m),
       onChange: (t, key) => snapshotter.onChange(t, key),

@@ -27,6 +27,11 @@ export const ColumnShape = z.object({
   hasDefault: z.boolean().optional(),
   /** `pg_attribute.attnum` when the version was recorded: tells a renamed column from a new one. */
   attnum: z.number().int().optional(),
+  /**
+   * How the connector masks the column's values (docs/masking.md): `hash` (HMAC-SHA-256 hex) and
+   * `redact` publish text (`type` is then `pg_catalog.text`), `null` publishes null. Absent: clear.
+   */
+  mask: z.enum(['hash', 'redact', 'null']).optional(),
 });
 export type ColumnShape = z.infer<typeof ColumnShape>;
 

@@ -26,6 +26,7 @@ import type { OutMessage, SharedStream, TxTicket } from '../sink/jetstream-sink.
 import type { Logger } from '../logger.js';
 import { DomainEvents, type DomainEventOptions } from './domain-events.js';
 import { CONTEXT_PREFIX, OUTBOX_PREFIX } from '../../schemas/outbox.js';
+import type { ColumnPolicy } from './column-policy.js';
 
 /** The sink as the processor uses it. */
 export interface ChangeSink {
@@ -120,6 +121,8 @@ export interface ProcessorOptions {
    * messages are ignored (with a warning); `sluice.context` works either way.
    */
   outbox?: Pick<DomainEventOptions, 'reader' | 'contracts'>;
+  /** Column exclusion and masking, applied where tables are described (column-policy.ts). */
+  columns?: ColumnPolicy;
 }
 
 interface OpenTx {
@@ -239,7 +242,7 @@ export class ChangeProcessor {
     if (!tuple) return;
     const key: string[] = [];
     for (const i of t.keyIdx) {
-      const v = tuple[i];
+      const v = tuple[t.sourceIdx ? t.sourceIdx[i]! : i];
       if (v === undefined || v === null) return;
       key.push(t.columns[i]!.mapper(v));
     }
@@ -323,6 +326,7 @@ export class ChangeProcessor {
         );
       },
       known && known.name !== name ? known.name : undefined,
+      this.#o.columns,
     );
     const before = this.#tables.get(rel.relationId);
     this.#tables.set(rel.relationId, info);
@@ -356,8 +360,9 @@ export class ChangeProcessor {
     const cols = t.columns;
     const n = cols.length;
     const out = new Array<string | undefined>(n);
+    const src = t.sourceIdx; // excluded columns are not in `cols` (column-policy.ts)
     for (let i = 0; i < n; i++) {
-      const v = tuple[i];
+      const v = tuple[src ? src[i]! : i];
       out[i] = v === null ? 'null' : v === undefined ? undefined : cols[i]!.mapper(v);
     }
     return out;

@@ -18,6 +18,7 @@ import {
   type TableShape,
 } from '../../schemas/registry.js';
 import type { Position } from '../../schemas/versions.js';
+import { keyViolation, maskedColumnSchema, MASKED_TEXT_TYPE, type ColumnPolicy } from './column-policy.js';
 
 /** Catalog access the registry needs; implemented over a pg connection in the composition root. */
 export interface Catalog {
@@ -46,7 +47,9 @@ export interface SchemaRegistry {
 
 export interface ColumnInfo {
   readonly name: string;
+  /** The published type's OID: text (25) for a column masked with hash or redact (column-policy.ts). */
   readonly typeOid: number;
+  /** Text of a non-NULL value → JSON fragment; a masked column's mapper masks (column-policy.ts). */
   readonly mapper: ValueMapper;
   /** `"name":` — the column's JSON member prefix, escaped once. */
   readonly member: string;
@@ -62,6 +65,11 @@ export interface TableInfo {
   readonly nameJson: string;
   readonly replicaIdentity: RelationMessage['replicaIdentity'];
   readonly columns: readonly ColumnInfo[];
+  /**
+   * Index into the Relation message's columns (pgoutput tuples) of each of `columns`, when the
+   * column policy excludes some (column-policy.ts); null when they are the same columns.
+   */
+  readonly sourceIdx: readonly number[] | null;
   /** Indexes of identity columns into `columns`; empty when the table has no usable identity. */
   readonly keyIdx: readonly number[];
   readonly schemaVersion: number;
@@ -83,7 +91,11 @@ export interface TableInfo {
   readonly schemaHistory: readonly StoredSchemaVersion[];
 }
 
-/** Builds TableInfo from a Relation message. */
+/**
+ * Builds TableInfo from a Relation message. `policy` (column exclusion and masking) is applied
+ * here, once: excluded columns are left out of the description, masked columns get a masking
+ * mapper and the published type and schema of what they carry.
+ */
 export async function describeRelation(
   rel: RelationMessage,
   prefix: string,
@@ -93,23 +105,34 @@ export async function describeRelation(
   onBadValue: (column: string, text: string, err: unknown) => void = () => undefined,
   /** The relation's previous name, when the stream saw it renamed (recorded on a new version). */
   renamedFrom?: string,
+  policy?: ColumnPolicy,
 ): Promise<TableInfo> {
-  const types = await catalog.loadTypes([...new Set(rel.columns.map((c) => c.typeOid))]);
-  const { identity, notNull, attributes, defaults } = await catalog.describe(rel.relationId);
+  const name = `${rel.schema}.${rel.table}`;
+  const p = policy?.forTable(name) ?? null;
+  const relColumns = p ? rel.columns.filter((c) => !p.excluded(c.name)) : rel.columns;
+  const sourceIdx =
+    relColumns.length === rel.columns.length ? null : relColumns.map((c) => rel.columns.indexOf(c));
+  const maskOf = (column: string) => p?.mask(column);
+  const types = await catalog.loadTypes([...new Set(relColumns.map((c) => c.typeOid))]);
+  const described = await catalog.describe(rel.relationId);
+  const { identity, notNull, defaults } = described;
+  const attributes = p ? described.attributes?.filter((a) => !p.excluded(a.name)) : described.attributes;
   // Attnums tell a renamed column from a dropped and added one, but only when the catalog still
   // has exactly the columns of this Relation message (the stream may lag behind later DDL).
   const inSync =
     attributes !== undefined &&
-    attributes.length === rel.columns.length &&
-    attributes.every((a, i) => a.name === rel.columns[i]!.name && a.typeOid === rel.columns[i]!.typeOid);
-  const columns: ColumnInfo[] = rel.columns.map((c) => {
+    attributes.length === relColumns.length &&
+    attributes.every((a, i) => a.name === relColumns[i]!.name && a.typeOid === relColumns[i]!.typeOid);
+  const columns: ColumnInfo[] = relColumns.map((c) => {
     const type = types.get(c.typeOid);
     if (!type)
       throw new Error(`type ${c.typeOid} of ${rel.schema}.${rel.table}.${c.name} not found in the catalog`);
+    const mask = maskOf(c.name);
     return {
       name: c.name,
-      typeOid: c.typeOid,
-      mapper: tolerant(mapperFor(type), `${rel.schema}.${rel.table}.${c.name}`, onBadValue),
+      typeOid: mask && mask !== 'null' ? MASKED_TEXT_TYPE.oid : c.typeOid,
+      // A masked value never reaches the type's mapper (nor its error report, which prints it).
+      mapper: mask ? p!.mapper(mask) : tolerant(mapperFor(type), `${name}.${c.name}`, onBadValue),
       member: JSON.stringify(c.name) + ':',
     };
   });
@@ -118,10 +141,19 @@ export async function describeRelation(
   let keyNames: string[];
   if (rel.replicaIdentity === 'full' || rel.replicaIdentity === 'nothing') keyNames = identity;
   else keyNames = rel.columns.filter((c) => c.isKey).map((c) => c.name);
-  const keyIdx = keyNames.map((n) => rel.columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
-  const name = `${rel.schema}.${rel.table}`;
+  if (p) {
+    const refused = keyViolation(p, keyNames);
+    if (refused) throw refused;
+  }
+  const keyIdx = keyNames.map((n) => relColumns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
   const properties: Record<string, object> = {};
-  for (const c of rel.columns) properties[c.name] = columnSchema(types.get(c.typeOid)!, !notNull.has(c.name));
+  for (const c of relColumns) {
+    const type = types.get(c.typeOid)!;
+    const mask = maskOf(c.name);
+    properties[c.name] = mask
+      ? maskedColumnSchema(mask, `${type.schema}.${type.name}`, mask === 'null' || !notNull.has(c.name))
+      : columnSchema(type, !notNull.has(c.name));
+  }
   const rowSchema = {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: name,
@@ -129,24 +161,38 @@ export async function describeRelation(
     properties,
     // Key columns are always present; any other column is left out of a row when its value is
     // unknown (docs/events.md, "Values Sluice does not know"), never set to a made-up null.
-    required: keyIdx.map((i) => rel.columns[i]!.name),
+    required: keyIdx.map((i) => relColumns[i]!.name),
     additionalProperties: false,
-    'x-key': keyIdx.map((i) => rel.columns[i]!.name),
+    'x-key': keyIdx.map((i) => relColumns[i]!.name),
   };
+  // A masked column adds its mask to the fingerprint (so changing the policy records a new
+  // version); the fingerprint of a table without a policy is what it always was.
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([rel.columns.map((c) => [c.name, c.typeOid, c.typeMod]), keyIdx]))
+    .update(
+      JSON.stringify([
+        relColumns.map((c) => {
+          const mask = maskOf(c.name);
+          return mask ? [c.name, c.typeOid, c.typeMod, mask] : [c.name, c.typeOid, c.typeMod];
+        }),
+        keyIdx,
+      ]),
+    )
     .digest('hex')
     .slice(0, 16);
-  const shapeColumns: ColumnShape[] = rel.columns.map((c) => {
+  const shapeColumns: ColumnShape[] = relColumns.map((c) => {
     const attnum = inSync ? attributes.find((a) => a.name === c.name)?.attnum : undefined;
+    const mask = maskOf(c.name);
+    const text = mask === 'hash' || mask === 'redact';
+    const type = types.get(c.typeOid)!;
     return {
       name: c.name,
-      type: `${types.get(c.typeOid)!.schema}.${types.get(c.typeOid)!.name}`,
-      typeOid: c.typeOid,
-      typeMod: c.typeMod,
-      nullable: !notNull.has(c.name),
+      type: text ? MASKED_TEXT_TYPE.name : `${type.schema}.${type.name}`,
+      typeOid: text ? MASKED_TEXT_TYPE.oid : c.typeOid,
+      typeMod: text ? MASKED_TEXT_TYPE.typeMod : c.typeMod,
+      nullable: mask === 'null' || !notNull.has(c.name),
       ...(defaults ? { hasDefault: defaults.has(c.name) } : {}),
       ...(attnum !== undefined ? { attnum } : {}),
+      ...(mask ? { mask } : {}),
     };
   });
   const resolution = await registry.resolve(
@@ -154,7 +200,7 @@ export async function describeRelation(
       table: name,
       fingerprint,
       columns: shapeColumns,
-      key: keyIdx.map((i) => rel.columns[i]!.name),
+      key: keyIdx.map((i) => relColumns[i]!.name),
       schema: rowSchema,
       ...(renamedFrom ? { renamedFrom } : {}),
     },
@@ -172,6 +218,7 @@ export async function describeRelation(
     nameJson: JSON.stringify(name),
     replicaIdentity: rel.replicaIdentity,
     columns,
+    sourceIdx,
     keyIdx,
     schemaVersion,
     factPrefix,

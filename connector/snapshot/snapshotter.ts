@@ -26,6 +26,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ChangeProcessor, LogicalMessage } from '../events/change-processor.js';
 import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
+import { ColumnPolicy } from '../events/column-policy.js';
 import type { TableRow } from '../source/setup.js';
 import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
 import { readRawRows } from '../source/row-reader.js';
@@ -139,9 +140,12 @@ export class Snapshotter {
   #processor: ChangeProcessor | null = null;
   #catalogSql: pg.Client | null = null;
   #chunk: Chunk | null = null;
+  /** Column exclusion and masking: excluded columns are never read, masked ones are masked. */
+  readonly #columns: ColumnPolicy;
 
   constructor(deps: SnapshotterDeps) {
     this.#d = deps;
+    this.#columns = new ColumnPolicy(deps.cfg.columns, deps.cfg.maskSalt);
     this.#log = deps.log.child({ module: 'snapshot' });
   }
 
@@ -290,7 +294,16 @@ export class Snapshotter {
     };
     // The schemaVersion comes from the processor's registry once the table streams; the snapshot
     // needs the same fingerprint, which describeRelation computes identically.
-    return describeRelation(rel, this.#d.cfg.prefix, catalog, this.#registry(), null);
+    return describeRelation(
+      rel,
+      this.#d.cfg.prefix,
+      catalog,
+      this.#registry(),
+      null,
+      undefined,
+      undefined,
+      this.#columns,
+    );
   }
 
   #registry() {

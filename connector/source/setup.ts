@@ -379,6 +379,28 @@ export async function ensureSlot(
   return { created: true };
 }
 
+/**
+ * A table's columns in attnum order, each with whether it belongs to the primary key or the
+ * replica-identity index (either can key the events): what the column policy is checked against.
+ */
+export async function tableColumns(
+  c: pg.Client,
+  relationId: number,
+): Promise<{ name: string; identity: boolean }[]> {
+  const r = await c.query(
+    `SELECT a.attname,
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND a.attnum = ANY(i.indkey)
+                      AND (i.indisprimary OR i.indisreplident)) AS ident
+       FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attnum`,
+    [relationId],
+  );
+  return (r.rows as { attname: string; ident: unknown }[]).map((x) => ({
+    name: x.attname,
+    identity: x.ident === true || x.ident === 't',
+  }));
+}
+
 /** The Catalog the event builder uses, over a SQL connection. */
 export function pgCatalog(c: pg.Client): Catalog {
   const types = new Map<number, PgType>();

@@ -16,6 +16,7 @@ import type { PgType } from '../source/type-catalog.js';
 import { readRawRows } from '../source/row-reader.js';
 import { pgCatalog, quoteIdent, type TableRow } from '../source/setup.js';
 import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
+import type { ColumnPolicy } from '../events/column-policy.js';
 import { encodeKeyFragments } from '../../schemas/keys.js';
 import { parseLsn } from '../../schemas/versions.js';
 
@@ -60,6 +61,7 @@ export async function describeTable(
   sql: pg.Client,
   prefix: string,
   table: TableRow,
+  policy?: ColumnPolicy,
 ): Promise<VerifyTable | null> {
   const cols = await readRawRows(
     sql,
@@ -90,7 +92,17 @@ export async function describeTable(
     })),
   };
   const catalog = pgCatalog(sql);
-  const info = await describeRelation(rel, prefix, catalog, new MemorySchemaRegistry(), null);
+  // The connector's column policy, so rows compare with facts as published (masked, excluded).
+  const info = await describeRelation(
+    rel,
+    prefix,
+    catalog,
+    new MemorySchemaRegistry(),
+    null,
+    undefined,
+    undefined,
+    policy,
+  );
   if (info.keyIdx.length === 0) return null;
   const types = await catalog.loadTypes(info.keyIdx.map((i) => info.columns[i]!.typeOid));
   const keyColumns = info.keyIdx.map((i) => {

@@ -28,6 +28,7 @@ import { compareRow, factIdentity, type ColumnDifference, type FactState, type V
 import { FactSource, type ListedFact } from './fact-source.js';
 import { recheck, type RecheckState } from './recheck.js';
 import { slotState, waitConfirmed, type SlotState } from './slot-watch.js';
+import { ColumnPolicy } from '../events/column-policy.js';
 import { describeTable, keyInputText, readByKeys, readChunk, type VerifyTable } from './table-reader.js';
 
 export interface VerifyOptions {
@@ -173,6 +174,8 @@ class VerifyRun {
   readonly #sql: pg.Client;
   readonly #facts: FactSource;
   readonly #cfg: Config;
+  /** The connector's column policy: rows are masked as the facts are before they are compared. */
+  readonly #columns: ColumnPolicy;
   readonly #o: VerifyOptions;
   /** Set once a re-check ran out of time: later differences are reported without waiting again. */
   #waitExhausted = false;
@@ -181,6 +184,7 @@ class VerifyRun {
     this.#sql = sql;
     this.#facts = facts;
     this.#cfg = cfg;
+    this.#columns = new ColumnPolicy(cfg.columns, cfg.maskSalt);
     this.#o = opts;
   }
 
@@ -201,7 +205,7 @@ class VerifyRun {
     };
     if (sel.skip) return report;
     // The connector's own rule decides whether rows get facts (describeRelation's identity).
-    const t = await describeTable(this.#sql, this.#cfg.prefix, sel.row);
+    const t = await describeTable(this.#sql, this.#cfg.prefix, sel.row, this.#columns);
     if (!t) {
       return {
         ...report,
