@@ -3,7 +3,13 @@
  * a change processor (facts, deltas with old and new values, the registered schema).
  */
 import { describe, expect, it } from 'vitest';
-import { checkColumnPolicy, checkTablePolicy, ColumnPolicy, maskedColumnSchema, REDACTED } from './column-policy.js';
+import {
+  checkColumnPolicy,
+  checkTablePolicy,
+  ColumnPolicy,
+  maskedColumnSchema,
+  REDACTED,
+} from './column-policy.js';
 import { ChangeProcessor, type ChangeSink } from './change-processor.js';
 import { MemorySchemaRegistry, type Catalog } from './tables.js';
 import { RowCache } from './row-cache.js';
@@ -193,7 +199,12 @@ async function tx(p: ChangeProcessor, lsn: bigint, changes: PgoutputMessage[]): 
 
 describe('a change processor with a column policy', () => {
   const policy = new ColumnPolicy(
-    { 'public.customers': { exclude: ['ssn'], mask: { email: 'hash', age: 'hash', phone: 'redact', notes: 'null' } } },
+    {
+      'public.customers': {
+        exclude: ['ssn'],
+        mask: { email: 'hash', age: 'hash', phone: 'redact', notes: 'null' },
+      },
+    },
     SALT,
   );
   const hash = (v: string) => JSON.parse(policy.forTable('public.customers')!.mapper('hash')(v)) as string;
