@@ -539,7 +539,9 @@ export class ChangeProcessor {
     const v = Number(members.get('schemaVersion'));
     const then = v === t.schemaVersion ? undefined : t.schemaHistory.find((h) => h.version === v)?.columns;
     return t.columns.map((c) => {
-      if (then && then.find((o) => o.name === c.name)?.typeOid !== c.typeOid) return undefined;
+      const o = then?.find((x) => x.name === c.name);
+      // Nor is one masked differently then (a clear value must not become an old value now).
+      if (then && (o?.typeOid !== c.typeOid || o?.mask !== c.mask)) return undefined;
       return row.get(c.name);
     }) as string[];
   }

@@ -172,16 +172,19 @@ const customers: PgoutputMessage = {
   })),
 };
 
-function processor(policy: ColumnPolicy) {
+function processor(
+  policy: ColumnPolicy,
+  registry = new MemorySchemaRegistry(),
+  stored = new Map<string, string>(),
+) {
   const sink = new Sink();
-  const registry = new MemorySchemaRegistry();
   const p = new ChangeProcessor({
     prefix: 'cdc',
     source: 'shop',
     sink,
     catalog,
     registry,
-    facts: { lastFact: async () => null, purgeTable: async () => {} },
+    facts: { lastFact: async (subject) => stored.get(subject) ?? null, purgeTable: async () => {} },
     cache: new RowCache(1000),
     lastFact: null,
     lastDelta: null,
@@ -279,5 +282,34 @@ describe('a change processor with a column policy', () => {
       code: 'SLUICE_CONFIG',
       message: expect.stringMatching(/id is part of the table's identity/),
     });
+  });
+
+  it('never takes an old value from a fact published before the column was masked', async () => {
+    // Default replica identity: an update has no old tuple, so the old row comes from the fact.
+    const plainRel = { ...customers, replicaIdentity: 'default' } as PgoutputMessage & { tag: 'relation' };
+    const rel: PgoutputMessage = {
+      ...plainRel,
+      columns: plainRel.columns.map((c) => ({ ...c, isKey: c.name === 'id' })),
+    };
+    const registry = new MemorySchemaRegistry();
+    const before = processor(ColumnPolicy.none, registry);
+    await before.p.handle(rel);
+    const row = ['1', '123-45-6789', 'ann@example.com', '41', '+1 555 0100', 'likes cats', 'Ann'];
+    await tx(before.p, 0x100n, [{ tag: 'insert', relationId: 7, newTuple: row }]);
+    const fact = before.sink.out.find((m) => m.subject === 'cdc.fact.public.customers.1')!;
+    expect(fact.body).toContain('ann@example.com');
+
+    const after = processor(policy, registry, new Map([[fact.subject, fact.body]]));
+    await after.p.handle(rel);
+    const next = ['1', '123-45-6789', 'ann@example.org', '41', '+1 555 0100', 'likes cats', 'Ann B'];
+    await tx(after.p, 0x200n, [
+      { tag: 'update', relationId: 7, keyTuple: null, oldTuple: null, newTuple: next },
+    ]);
+    const all = after.sink.out.map((m) => m.body).join('\n');
+    expect(all).not.toContain('ann@example.com');
+    const delta = after.sink.out.find((m) => m.subject === 'cdc.delta.public.customers.update.1')!;
+    const changes = (JSON.parse(delta.body) as { data: { changes: Record<string, unknown> } }).data.changes;
+    expect(changes.email).toEqual({ new: hash('ann@example.org') });
+    expect(changes.name).toEqual({ old: 'Ann', new: 'Ann B' });
   });
 });

@@ -18,7 +18,13 @@ import {
   type TableShape,
 } from '../../schemas/registry.js';
 import type { Position } from '../../schemas/versions.js';
-import { keyViolation, maskedColumnSchema, MASKED_TEXT_TYPE, type ColumnPolicy } from './column-policy.js';
+import {
+  keyViolation,
+  maskedColumnSchema,
+  MASKED_TEXT_TYPE,
+  type ColumnPolicy,
+  type MaskKind,
+} from './column-policy.js';
 
 /** Catalog access the registry needs; implemented over a pg connection in the composition root. */
 export interface Catalog {
@@ -53,6 +59,8 @@ export interface ColumnInfo {
   readonly mapper: ValueMapper;
   /** `"name":` — the column's JSON member prefix, escaped once. */
   readonly member: string;
+  /** How the column policy masks the column's values, if it does (column-policy.ts). */
+  readonly mask?: MaskKind;
 }
 
 export interface TableInfo {
@@ -134,6 +142,7 @@ export async function describeRelation(
       // A masked value never reaches the type's mapper (nor its error report, which prints it).
       mapper: mask ? p!.mapper(mask) : tolerant(mapperFor(type), `${name}.${c.name}`, onBadValue),
       member: JSON.stringify(c.name) + ':',
+      ...(mask ? { mask } : {}),
     };
   });
   // The replica-identity flags of the Relation message are the key as of this WAL position; with

@@ -22,6 +22,9 @@ import { Connector } from '../../connector/connector.js';
 import { fetchLargeEvent } from '../../consumers/large-events.js';
 import { SchemaRegistryReader } from '../../schemas/registry.js';
 import { Kvm } from '@nats-io/kv';
+import pg from 'pg';
+import { parseReadModelsConfig } from '../../consumers/read-models/config.js';
+import { runReadModels } from '../../consumers/read-models/daemon.js';
 
 const SALT = 'masking-test-salt-5f0c2a9e';
 const COLUMNS = {
@@ -268,6 +271,67 @@ describe('column exclusion and masking', () => {
     expect(unmasked.code).not.toBe(0);
     const bad = JSON.parse(unmasked.stdout) as { tables: { table: string; different: number }[] };
     expect(bad.tables.find((t) => t.table === 'public.customers')!.different).toBe(4);
+
+    // A read model over the masked table: its replica columns come from the registry (pin is
+    // text), its rows equal the source's with the masks applied here.
+    const readsUrl = await env.pg.createDatabase();
+    const reads = new pg.Pool({ connectionString: readsUrl, max: 2 });
+    const abort = new AbortController();
+    const silent = { info: () => undefined, warn: () => undefined, debug: () => undefined };
+    const daemon = runReadModels(
+      parseReadModelsConfig(
+        {
+          readModels: [
+            {
+              name: 'masked_customers',
+              key: ['id'],
+              sql: 'SELECT c.id, c.email, c.pin, c.phone, c.notes, c.name FROM customers c',
+            },
+          ],
+        },
+        { SLUICE_NATS_URL: env.nats.url, SLUICE_READ_DATABASE_URL: readsUrl },
+      ),
+      silent,
+      abort.signal,
+    );
+    daemon.catch(() => undefined);
+    try {
+      const source = await env.sql<{ id: number; email: string; pin: number; name: string }>(
+        'SELECT id, email, pin, name FROM customers ORDER BY id',
+      );
+      const want = source.rows.map((r) => ({
+        id: r.id,
+        email: hmac(r.email),
+        pin: hmac(String(r.pin)),
+        phone: '****',
+        notes: null,
+        name: r.name,
+      }));
+      await eventually(
+        async () => {
+          const got = await reads.query('SELECT * FROM read_models.masked_customers ORDER BY id');
+          expect(got.rows).toEqual(want);
+        },
+        { timeout: 60_000 },
+      );
+      const types = await reads.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns
+          WHERE table_schema = 'public' AND table_name = 'customers' ORDER BY ordinal_position`,
+      );
+      expect(types.rows.map((r) => `${r.column_name}:${r.data_type}`)).toEqual([
+        'id:integer',
+        'name:text',
+        'email:text',
+        'pin:text',
+        'phone:text',
+        'notes:text',
+        'body:text',
+      ]);
+    } finally {
+      abort.abort();
+      await daemon.catch(() => undefined);
+      await reads.end();
+    }
 
     await c.stop();
     console.log(`masking scenario took ${Date.now() - started} ms`);
