@@ -141,10 +141,11 @@ export const ConfigSchema = z
             ctx.addIssue({ code: 'custom', path: [name], message: 'expected the table named as "schema.table"' });
         }
       })
-      .default({})
+      .optional()
       .meta(
         doc({
           unit: '`{ "schema.table": { exclude: [column…], mask: { column: hash | redact | null } } }` (`SLUICE_COLUMNS`: the same as JSON)',
+          note: 'unset: every column is published',
           description:
             'Columns kept out of every event, schema and log: `exclude` removes a column, `mask` publishes `hash` (HMAC-SHA-256 of the value with `maskSalt`, hex), `redact` (`"****"`) or `null` instead of its value. Names are checked against the database at start; identity columns cannot be excluded or masked. See [masking.md](masking.md).',
         }),

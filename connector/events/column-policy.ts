@@ -68,7 +68,8 @@ export class ColumnPolicy {
   /** A policy that changes nothing. */
   static readonly none = new ColumnPolicy({}, undefined);
 
-  constructor(config: ColumnsConfig, salt: string | undefined) {
+  constructor(config: ColumnsConfig | undefined, salt: string | undefined) {
+    config ??= {};
     const hashes = Object.values(config).some((t) => Object.values(t.mask ?? {}).includes('hash'));
     if (hashes && !salt) {
       throw new SluiceError(ErrorCodes.config, 'columns: a column is masked with "hash" but no salt is set.', {

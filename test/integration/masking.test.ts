@@ -277,7 +277,11 @@ describe('column exclusion and masking', () => {
     const readsUrl = await env.pg.createDatabase();
     const reads = new pg.Pool({ connectionString: readsUrl, max: 2 });
     const abort = new AbortController();
-    const silent = { info: () => undefined, warn: () => undefined, debug: () => undefined };
+    const silent = {
+      info: () => undefined,
+      warn: (o: unknown, m?: string) => console.warn(m, o),
+      debug: () => undefined,
+    };
     const daemon = runReadModels(
       parseReadModelsConfig(
         {
@@ -294,7 +298,8 @@ describe('column exclusion and masking', () => {
       silent,
       abort.signal,
     );
-    daemon.catch(() => undefined);
+    let daemonError: unknown = null;
+    daemon.catch((e: unknown) => (daemonError = e));
     try {
       const source = await env.sql<{ id: number; email: string; pin: number; name: string }>(
         'SELECT id, email, pin, name FROM customers ORDER BY id',
@@ -309,6 +314,7 @@ describe('column exclusion and masking', () => {
       }));
       await eventually(
         async () => {
+          if (daemonError) return Promise.reject(new Error(`read models failed: ${String(daemonError)}`));
           const got = await reads.query('SELECT * FROM read_models.masked_customers ORDER BY id');
           expect(got.rows).toEqual(want);
         },
