@@ -11,7 +11,9 @@ import {
   listTables,
   serverFacts,
   slotInfo,
+  tableColumns,
 } from '../../connector/source/setup.js';
+import { checkColumnPolicy, ColumnPolicy } from '../../connector/events/column-policy.js';
 import { manager } from '../../connector/sink/streams.js';
 import { retainedWalWarning } from '../../connector/status.js';
 import { configFrom, parseOptions, print } from './common.js';
@@ -109,6 +111,21 @@ export async function doctorCommand(argv: string[]): Promise<number> {
           const ri =
             { d: 'default (primary key)', f: 'full', i: 'index', n: 'nothing' }[t.replident] ?? t.replident;
           add({ ok: true, what: `${name}: replica identity ${ri}` });
+        }
+      }
+      // The column policy, checked exactly as `sluice run` checks it at start.
+      const policy = new ColumnPolicy(cfg.columns, cfg.maskSalt);
+      if (policy.tables().length) {
+        const conn = sql;
+        try {
+          await checkColumnPolicy(
+            policy,
+            new Map(tables.map((t) => [`${t.schema}.${t.table}`, t.oid] as const)),
+            (oid) => tableColumns(conn, oid),
+          );
+          add({ ok: true, what: `column policy: ${policy.tables().join(', ')} (see docs/masking.md)` });
+        } catch (e) {
+          add({ ok: false, what: describeError(e) });
         }
       }
       // pg_stats (readable by any role, for the tables it may read): average row width.

@@ -105,6 +105,14 @@ describe('checkTablePolicy / checkColumnPolicy', () => {
 });
 
 describe('maskedColumnSchema', () => {
+  it('names the published type in x-pg-type (read models build columns from it) and keeps the source type', () => {
+    expect(maskedColumnSchema('hash', 'pg_catalog.int4', true)).toMatchObject({
+      'x-pg-type': 'pg_catalog.text',
+      'x-source-pg-type': 'pg_catalog.int4',
+    });
+    expect(maskedColumnSchema('null', 'pg_catalog.int4', true)['x-pg-type']).toBe('pg_catalog.int4');
+  });
+
   it.each([
     ['hash', true, ['0'.repeat(64), null], ['abc', 1]],
     ['hash', false, ['f'.repeat(64)], [null]],

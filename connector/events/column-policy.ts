@@ -189,8 +189,10 @@ export function keyViolation(policy: TablePolicy, identity: readonly string[]): 
 }
 
 /**
- * JSON Schema of a masked column's value: what consumers get, not the source type (which is kept
- * in `x-pg-type`). A `null` mask's column is always null; the others are null when the value is.
+ * JSON Schema of a masked column's value: what consumers get. `x-pg-type` is the published type
+ * (text for hash and redact: read models build their replica columns from it), the source's type
+ * is kept in `x-source-pg-type`. A `null` mask's column is always null; the others are null when
+ * the value is.
  */
 export function maskedColumnSchema(kind: MaskKind, pgType: string, nullable: boolean): JsonSchema {
   const orNull = (t: string) => (nullable ? [t, 'null'] : t);
@@ -199,7 +201,8 @@ export function maskedColumnSchema(kind: MaskKind, pgType: string, nullable: boo
       return {
         type: orNull('string'),
         pattern: '^[0-9a-f]{64}$',
-        'x-pg-type': pgType,
+        'x-pg-type': MASKED_TEXT_TYPE.name,
+        'x-source-pg-type': pgType,
         'x-sluice-mask': 'hash',
         description: 'HMAC-SHA-256 of the value (keyed with the mask salt), hex',
       };
@@ -207,7 +210,8 @@ export function maskedColumnSchema(kind: MaskKind, pgType: string, nullable: boo
       return {
         type: orNull('string'),
         pattern: '^\\*{4}$',
-        'x-pg-type': pgType,
+        'x-pg-type': MASKED_TEXT_TYPE.name,
+        'x-source-pg-type': pgType,
         'x-sluice-mask': 'redact',
         description: 'Redacted',
       };

@@ -322,7 +322,8 @@ describe('column exclusion and masking', () => {
       );
       const types = await reads.query<{ column_name: string; data_type: string }>(
         `SELECT column_name, data_type FROM information_schema.columns
-          WHERE table_schema = 'public' AND table_name = 'customers' ORDER BY ordinal_position`,
+          WHERE table_schema = 'public' AND table_name = 'customers' AND column_name NOT LIKE '\\_sluice%'
+          ORDER BY ordinal_position`,
       );
       expect(types.rows.map((r) => `${r.column_name}:${r.data_type}`)).toEqual([
         'id:integer',
