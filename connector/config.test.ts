@@ -93,7 +93,10 @@ describe('config', () => {
     [{ SLUICE_COLUMNS: '{bad' }, /SLUICE_COLUMNS is not valid JSON\./],
     [{ SLUICE_COLUMNS: '{"public.t":{"mask":{"a":"hash"}}}' }, /"hash" but no salt is set/],
     [{ SLUICE_COLUMNS: '{"public.t":{"mask":{"a":"scramble"}}}' }, /columns\.public\.t\.mask\.a/],
-    [{ SLUICE_COLUMNS: '{"customers":{"exclude":["a"]}}' }, /columns\.customers: expected the table named as "schema\.table"/],
+    [
+      { SLUICE_COLUMNS: '{"customers":{"exclude":["a"]}}' },
+      /columns\.customers: expected the table named as "schema\.table"/,
+    ],
   ])('refuses the column policy %j with one sentence', (patch, message) => {
     expect(() => loadConfig({ env: { ...base, ...patch } })).toThrow(message);
   });

@@ -138,7 +138,11 @@ export const ConfigSchema = z
       .superRefine((tables, ctx) => {
         for (const name of Object.keys(tables)) {
           if (!/^[^.\s]+\.[^.\s]+$/.test(name))
-            ctx.addIssue({ code: 'custom', path: [name], message: 'expected the table named as "schema.table"' });
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message: 'expected the table named as "schema.table"',
+            });
         }
       })
       .optional()

@@ -72,9 +72,13 @@ export class ColumnPolicy {
     config ??= {};
     const hashes = Object.values(config).some((t) => Object.values(t.mask ?? {}).includes('hash'));
     if (hashes && !salt) {
-      throw new SluiceError(ErrorCodes.config, 'columns: a column is masked with "hash" but no salt is set.', {
-        hint: 'Set maskSalt (SLUICE_MASK_SALT) to a long random secret, e.g. the output of `openssl rand -hex 32`.',
-      });
+      throw new SluiceError(
+        ErrorCodes.config,
+        'columns: a column is masked with "hash" but no salt is set.',
+        {
+          hint: 'Set maskSalt (SLUICE_MASK_SALT) to a long random secret, e.g. the output of `openssl rand -hex 32`.',
+        },
+      );
     }
     const key = Buffer.from(salt ?? '', 'utf8');
     const redacted = JSON.stringify(REDACTED);
@@ -216,6 +220,11 @@ export function maskedColumnSchema(kind: MaskKind, pgType: string, nullable: boo
         description: 'Redacted',
       };
     case 'null':
-      return { type: 'null', 'x-pg-type': pgType, 'x-sluice-mask': 'null', description: 'Masked: always null' };
+      return {
+        type: 'null',
+        'x-pg-type': pgType,
+        'x-sluice-mask': 'null',
+        description: 'Masked: always null',
+      };
   }
 }
