@@ -320,4 +320,57 @@ describe('a change processor with a column policy', () => {
     expect(changes.email).toEqual({ new: hash('ann@example.org') });
     expect(changes.name).toEqual({ old: 'Ann', new: 'Ann B' });
   });
+
+  it('reads key values at their place in the tuple when an excluded column comes before the key', async () => {
+    const rel: PgoutputMessage = {
+      tag: 'relation',
+      relationId: 9,
+      schema: 'public',
+      table: 'people',
+      replicaIdentity: 'default',
+      columns: [
+        { isKey: false, name: 'ssn', typeOid: 25, typeMod: -1 },
+        { isKey: true, name: 'id', typeOid: 23, typeMod: -1 },
+        { isKey: false, name: 'name', typeOid: 25, typeMod: -1 },
+      ],
+    };
+    const people = new ColumnPolicy({ 'public.people': { exclude: ['ssn'] } }, undefined);
+    const fetched: string[] = [];
+    const sink = new Sink();
+    const p = new ChangeProcessor({
+      prefix: 'cdc',
+      source: 'shop',
+      sink,
+      catalog,
+      registry: new MemorySchemaRegistry(),
+      facts: {
+        lastFact: async (subject) => (fetched.push(subject), null),
+        purgeTable: async () => {},
+      },
+      cache: new RowCache(1000),
+      lastFact: null,
+      lastDelta: null,
+      log: silentLogger(),
+      columns: people,
+    });
+    await p.handle(rel);
+    const update: PgoutputMessage = {
+      tag: 'update',
+      relationId: 9,
+      keyTuple: null,
+      oldTuple: null,
+      newTuple: ['123-45-6789', '5', 'Bo'],
+    };
+    // Queued before it is processed: the previous fact is read ahead, by the key's subject.
+    p.prefetch({ tag: 'begin', finalLsn: 0x100n, commitTime: 0n, xid: 1 });
+    p.prefetch(update);
+    await tx(p, 0x100n, [{ tag: 'insert', relationId: 9, newTuple: ['123-45-6789', '4', 'Al'] }, update]);
+    expect(fetched).toEqual(['cdc.fact.public.people.5']);
+    const facts = sink.out.filter((m) => m.subject.startsWith('cdc.fact.'));
+    expect(facts.map((m) => (JSON.parse(m.body) as { data: { row: unknown } }).data.row)).toEqual([
+      { id: 4, name: 'Al' },
+      { id: 5, name: 'Bo' },
+    ]);
+    expect(sink.out.map((m) => m.body).join('')).not.toContain('123-45-6789');
+  });
 });
