@@ -213,10 +213,6 @@ export class Snapshotter {
       return;
     }
     const c = this.#chunk;
-    this.#log.info(
-      { dbg: 'wm', chunk: w.chunk, w: w.w, cur: c?.id, open: c?.open, lsn: m.commitLsn.toString(16) },
-      'DBG watermark',
-    );
     // Watermarks of chunks from before a restart are ignored: that chunk is redone.
     if (!c || w.chunk !== c.id) return;
     if (w.w === 'low') {
