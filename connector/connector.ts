@@ -9,12 +9,13 @@
  * slot's confirmed position only moves past transactions whose every message JetStream
  * acknowledged, so nothing is lost across sessions or process crashes.
  */
-import { readFileSync, writeSync } from 'node:fs';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { writeSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectToNats } from '../connections/nats-connect.js';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
-import { ErrorCodes, SluiceError, describeError, redactUrl, sessionError } from './errors.js';
+import { ErrorCodes, SluiceError, describeError, natsConnectError, sessionError } from './errors.js';
 import type { Logger } from './logger.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import type { PgoutputMessage } from './source/pgoutput.js';
@@ -67,6 +68,9 @@ const FATAL_CODES = new Set<string>([
   ErrorCodes.privileges,
   ErrorCodes.pgVersion,
   ErrorCodes.postgresAuth,
+  ErrorCodes.postgresTls,
+  ErrorCodes.natsAuth,
+  ErrorCodes.natsTls,
   ErrorCodes.streamMismatch,
   ErrorCodes.jetstreamDisabled,
   ErrorCodes.slotInvalid,
@@ -87,14 +91,7 @@ export async function connectNats(
   onStatus: (type: string) => void = () => undefined,
 ): Promise<NatsConnection> {
   try {
-    const nc = await connect({
-      servers: cfg.natsUrl.split(',').map((s) => s.trim()),
-      name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout: 10_000,
-      ...(cfg.natsCreds ? { authenticator: credsAuthenticator(readCreds(cfg.natsCreds)) } : {}),
-    });
+    const nc = await connectToNats(cfg, { name, daemon: true });
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
@@ -105,25 +102,7 @@ export async function connectNats(
     })();
     return nc;
   } catch (cause) {
-    throw new SluiceError(
-      ErrorCodes.natsUnreachable,
-      `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(cause)}.`,
-      {
-        hint: 'Check SLUICE_NATS_URL and that nats-server is running with JetStream (-js).',
-        cause,
-      },
-    );
-  }
-}
-
-function readCreds(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new SluiceError(ErrorCodes.config, `the NATS credentials file ${path} cannot be read.`, {
-      hint: 'Check SLUICE_NATS_CREDS.',
-      cause,
-    });
+    throw natsConnectError(cause);
   }
 }
 

@@ -2,8 +2,9 @@
  * `sluice doctor`: checks the source database and NATS and prints, for each problem, what to fix.
  * Exit code 0 when Sluice can run, 1 otherwise.
  */
-import { connect } from '@nats-io/transport-node';
-import { describeError } from '../../connector/errors.js';
+import { connectToNats } from '../../connections/nats-connect.js';
+import { redactUrl } from '../../connections/redact.js';
+import { describeError, natsConnectError } from '../../connector/errors.js';
 import {
   checkServer,
   connectSql,
@@ -14,8 +15,8 @@ import {
 } from '../../connector/source/setup.js';
 import { manager } from '../../connector/sink/streams.js';
 import { retainedWalWarning } from '../../connector/status.js';
+import { checkPrivileges } from '../../connector/source/privileges.js';
 import { configFrom, parseOptions, print } from './common.js';
-import { redactUrl } from '../../connector/errors.js';
 
 interface Check {
   ok: boolean | 'warn';
@@ -71,16 +72,6 @@ export async function doctorCommand(argv: string[]): Promise<number> {
         what: `max_wal_senders = ${f.maxWalSenders}`,
         fix: 'Set max_wal_senders ≥ 1.',
       });
-      add({
-        ok: f.isSuperuser || f.canReplicate,
-        what: `role ${f.user}: ${f.isSuperuser ? 'superuser' : f.canReplicate ? 'REPLICATION' : 'no REPLICATION privilege'}`,
-        fix: `ALTER ROLE ${f.user} WITH REPLICATION;`,
-      });
-      add({
-        ok: f.isSuperuser || f.canCreateInDb ? true : 'warn',
-        what: `CREATE on database ${f.database}: ${f.isSuperuser || f.canCreateInDb ? 'yes' : 'no'}`,
-        fix: `GRANT CREATE ON DATABASE ${f.database} TO ${f.user}; (or create the publications yourself)`,
-      });
       try {
         checkServer(f);
       } catch {
@@ -91,6 +82,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
         ok: tables.length > 0 ? true : 'warn',
         what: `${tables.length} tables match ${cfg.tables.join(', ')}`,
       });
+      // REPLICATION, SELECT on the captured tables, the publications' owner or CREATE (docs/security.md).
+      for (const p of await checkPrivileges(sql, cfg.publication, tables)) add(p);
       for (const t of tables) {
         const name = `${t.schema}.${t.table}`;
         if (!hasUsableIdentity(t)) {
@@ -127,7 +120,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
 
   // NATS
   try {
-    const nc = await connect({ servers: cfg.natsUrl.split(','), timeout: 5000, maxReconnectAttempts: 0 });
+    // The same connection settings (TLS, credentials) as `sluice run`, without reconnecting.
+    const nc = await connectToNats(cfg, { name: 'sluice-doctor', daemon: false, timeoutMs: 5000 });
     add({ ok: true, what: `connected to NATS at ${redactUrl(cfg.natsUrl)} (server ${nc.info?.version})` });
     try {
       const jsm = await manager(nc);
@@ -145,11 +139,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     });
     await nc.close();
   } catch (e) {
-    add({
-      ok: false,
-      what: `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(e)}`,
-      fix: 'Check SLUICE_NATS_URL and that nats-server runs with -js.',
-    });
+    const err = natsConnectError(e);
+    add({ ok: false, what: err.message, ...(err.hint ? { fix: err.hint } : {}) });
   }
 
   if (values.json) {
