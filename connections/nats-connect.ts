@@ -264,6 +264,17 @@ export function explainNatsConnectError(e: unknown, t: NatsTarget): NatsConnectE
       e,
     );
   }
+  // nkeys' own errors (code "nkeys: …"): the seed of the credentials file or NKey seed file is bad.
+  const nkey = findCause(e, (err) => typeof err.code === 'string' && err.code.startsWith('nkeys:'));
+  if (nkey && (t.natsCreds || t.natsNkeySeed)) {
+    const setting = natsSettingName(t.natsCreds ? 'natsCreds' : 'natsNkeySeed');
+    return new NatsConnectError(
+      NatsConnectFailures.config,
+      `${setting} holds an NKey seed nats.js cannot use (${String(nkey.code)}).`,
+      `Check the file ${setting} names (as written by nsc or nk).`,
+      e,
+    );
+  }
   const untrusted = serverCertificateFailure(e);
   if (untrusted) {
     return new NatsConnectError(

@@ -28,6 +28,7 @@ import {
   pgRowSource,
   planPublications,
   publicationNames,
+  publishedTables,
   reconcilePublications,
   serverFacts,
   type TableRow,
@@ -219,7 +220,9 @@ export class Connector {
       const facts = await serverFacts(this.#sql);
       checkServer(facts);
       const all = await listTables(this.#sql, cfg.tables);
-      const plan = planPublications(this.#capturable(all, facts.isSuperuser));
+      const plan = planPublications(
+        this.#capturable(all, facts.isSuperuser, await publishedTables(this.#sql, cfg.publication)),
+      );
       for (const t of plan.insertOnly) {
         this.#log.warn(
           { table: `${t.schema}.${t.table}` },
@@ -514,20 +517,22 @@ export class Connector {
 
   /**
    * Only a table's owner (or a superuser) may add it to a publication: other tables are left out,
-   * with one warning each, instead of stopping the connector.
+   * with one warning each, instead of stopping the connector — unless their owner already added
+   * them to the publication (`published`), which is how a role that owns no table is set up.
    */
-  #capturable(tables: TableRow[], superuser: boolean): TableRow[] {
+  #capturable(tables: TableRow[], superuser: boolean, published: ReadonlySet<string>): TableRow[] {
     if (superuser) return tables;
+    const capturable = (t: TableRow) => t.owned || published.has(`${t.schema}.${t.table}`);
     for (const t of tables) {
       const name = `${t.schema}.${t.table}`;
-      if (t.owned || this.#warnedNotOwned.has(name)) continue;
+      if (capturable(t) || this.#warnedNotOwned.has(name)) continue;
       this.#warnedNotOwned.add(name);
       this.#log.warn(
         { table: name },
-        `table ${name} is not owned by Sluice's role, so it cannot join the publication and is not captured. Run Sluice as its owner, or limit SLUICE_TABLES.`,
+        `table ${name} is not owned by Sluice's role, so it cannot join the publication and is not captured. Run Sluice as its owner, have its owner add it to publication ${this.#cfg.publication} (docs/security.md), or limit SLUICE_TABLES.`,
       );
     }
-    return tables.filter((t) => t.owned);
+    return tables.filter(capturable);
   }
 
   /**
@@ -536,7 +541,9 @@ export class Connector {
    */
   async #refreshTables(sql: pg.Client): Promise<void> {
     const all = await listTables(sql, this.#cfg.tables);
-    const plan = planPublications(this.#capturable(all, this.#superuser));
+    const plan = planPublications(
+      this.#capturable(all, this.#superuser, await publishedTables(sql, this.#cfg.publication)),
+    );
     const { added } = await reconcilePublications(
       sql,
       this.#cfg.publication,

@@ -10,6 +10,7 @@ import {
   connectSql,
   hasUsableIdentity,
   listTables,
+  publishedTables,
   serverFacts,
   slotInfo,
 } from '../../connector/source/setup.js';
@@ -84,6 +85,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
       });
       // REPLICATION, SELECT on the captured tables, the publications' owner or CREATE (docs/security.md).
       for (const p of await checkPrivileges(sql, cfg.publication, tables)) add(p);
+      const published = await publishedTables(sql, cfg.publication);
       for (const t of tables) {
         const name = `${t.schema}.${t.table}`;
         if (!hasUsableIdentity(t)) {
@@ -92,7 +94,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
             what: `${name}: no primary key or replica identity — inserts become deltas only, no facts; updates/deletes are not captured (and never fail)`,
             fix: `ALTER TABLE ${name} ADD PRIMARY KEY (...); or ALTER TABLE ${name} REPLICA IDENTITY FULL;`,
           });
-        } else if (!t.owned && !f.isSuperuser) {
+        } else if (!t.owned && !f.isSuperuser && !published.has(name)) {
           add({
             ok: 'warn',
             what: `${name}: not owned by ${f.user}, so Sluice cannot add it to its publication`,

@@ -183,6 +183,18 @@ async function publicationTables(c: pg.Client, pub: string): Promise<Set<string>
   return new Set(r.rows.map((x) => `${x.schema}.${x.tbl}`));
 }
 
+/**
+ * "schema.table" of every table already in either publication of `publication`: a table its owner
+ * added is captured even when Sluice's role does not own it (the least-privilege setup of
+ * docs/security.md).
+ */
+export async function publishedTables(c: pg.Client, publication: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const name of publicationNames(publication))
+    for (const t of (await publicationTables(c, name)) ?? []) out.add(t);
+  return out;
+}
+
 export interface PublicationPlan {
   full: TableRow[];
   insertOnly: TableRow[];
