@@ -310,10 +310,12 @@ describe('security', () => {
         'Check natsUser (SLUICE_NATS_USER) and natsPassword (SLUICE_NATS_PASSWORD)',
       ],
     ];
-    // One command at a time: the machine may be shared, and each starts a Node process.
+    // Two commands at a time: the machine may be shared, and each starts a Node process.
     for (const [over, sentence, hint] of cases) {
-      const doctor = await run(['doctor'], tlsEnv(over));
-      const status = await run(['status'], tlsEnv(over));
+      const [doctor, status] = await Promise.all([
+        run(['doctor'], tlsEnv(over)),
+        run(['status'], tlsEnv(over)),
+      ]);
       expect(doctor.code, both(doctor)).toBe(1);
       expect(doctor.stdout).toMatch(new RegExp(`^FAIL {2}${sentence.source}`, 'm'));
       expect(doctor.stdout).toContain(hint);
@@ -349,8 +351,10 @@ describe('security', () => {
       { SLUICE_NATS_CREDS: files('user.creds') },
     ];
     for (const auth of auths) {
-      const doctor = await run(['doctor'], tlsEnv({ ...noUser, ...auth }));
-      const status = await run(['status'], tlsEnv({ ...noUser, ...auth }));
+      const [doctor, status] = await Promise.all([
+        run(['doctor'], tlsEnv({ ...noUser, ...auth })),
+        run(['status'], tlsEnv({ ...noUser, ...auth })),
+      ]);
       // The server knows only user/password: each is refused, naming the setting that was used.
       const setting = Object.keys(auth)[0]!;
       expect(doctor.stdout, both(doctor)).toContain(`(${setting})`);
