@@ -21,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{connector,client,consumers,schemas,observability,cli,examples,bench,scripts,deploy}/**/*.test.ts',
+            '{connector,client,consumers,schemas,observability,connections,cli,examples,bench,scripts,deploy}/**/*.test.ts',
           ],
           environment: 'node',
           sequence: { groupOrder: 0 },

@@ -8,6 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ErrorCodes, SluiceError } from './errors.js';
 import { ColumnPolicy, MaskKinds } from './events/column-policy.js';
+import { NATS_SECURITY_ENV, natsSecuritySettings } from '../connections/nats-connect.js';
+import { redactSetting } from '../connections/redact.js';
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
@@ -55,7 +57,7 @@ export const ConfigSchema = z
       doc({
         unit: '`postgres://` or `postgresql://` URL',
         description:
-          'The source database. The role needs `REPLICATION` (or superuser), `CREATE` on the database to create the publications, and ownership of the captured tables.',
+          'The source database. The role needs `REPLICATION`, `SELECT` on the captured tables and ownership of the publications (or `CREATE` on the database to create them); see [security.md](security.md#a-least-privilege-role). TLS is set in the URL: `sslmode`, `sslrootcert`, `sslcert`, `sslkey` (paths); the replication connection uses them too.',
       }),
     ),
     natsUrl: natsUrl.meta(
@@ -64,15 +66,9 @@ export const ConfigSchema = z
         description: 'NATS servers with JetStream.',
       }),
     ),
-    natsCreds: z
-      .string()
-      .optional()
-      .meta(
-        doc({
-          unit: 'path',
-          description: 'NATS credentials file (`.creds`, JWT and NKey seed) used to authenticate to NATS.',
-        }),
-      ),
+    // natsCreds, natsNkeySeed, natsUser, natsPassword, natsToken, natsTlsCa, natsTlsCert, natsTlsKey:
+    // shared with the consumers' and read models' settings, documented where they are defined.
+    ...natsSecuritySettings,
     source: z
       .string()
       .regex(TOKEN, 'expected letters, digits, _ or -')
@@ -422,7 +418,9 @@ export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 export const CONFIG_ENV: Record<string, { path: string[]; type: 'string' | 'number' | 'list' | 'json' }> = {
   SLUICE_DATABASE_URL: { path: ['databaseUrl'], type: 'string' },
   SLUICE_NATS_URL: { path: ['natsUrl'], type: 'string' },
-  SLUICE_NATS_CREDS: { path: ['natsCreds'], type: 'string' },
+  ...Object.fromEntries(
+    Object.entries(NATS_SECURITY_ENV).map(([env, key]) => [env, { path: [key], type: 'string' as const }]),
+  ),
   SLUICE_SOURCE: { path: ['source'], type: 'string' },
   SLUICE_PREFIX: { path: ['prefix'], type: 'string' },
   SLUICE_SLOT: { path: ['slot'], type: 'string' },
@@ -553,7 +551,7 @@ export function loadConfig(input: ConfigInput = {}): Config {
         hint: envName ? `Set ${envName}.` : `Set ${path} in the config file.`,
       });
     }
-    const shown = typeof got === 'string' ? JSON.stringify(redactSecret(path, got)) : JSON.stringify(got);
+    const shown = typeof got === 'string' ? JSON.stringify(redactSetting(path, got)) : JSON.stringify(got);
     throw new SluiceError(ErrorCodes.config, `${where}: ${issue.message}, got ${shown}.`);
   }
   const cfg = result.data;
@@ -561,13 +559,6 @@ export function loadConfig(input: ConfigInput = {}): Config {
   new ColumnPolicy(cfg.columns, cfg.maskSalt);
   if (!cfg.source) cfg.source = sourceNameFromUrl(cfg.databaseUrl);
   return deepFreeze(cfg) as Config;
-}
-
-function redactSecret(path: string, value: string): string {
-  if (path === 'maskSalt') return '***';
-  return path === 'databaseUrl' || path === 'natsUrl'
-    ? value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')
-    : value;
 }
 
 /** A source name from the database name in the URL, reduced to a subject-safe token. */

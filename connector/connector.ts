@@ -9,12 +9,13 @@
  * slot's confirmed position only moves past transactions whose every message JetStream
  * acknowledged, so nothing is lost across sessions or process crashes.
  */
-import { readFileSync, writeSync } from 'node:fs';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { writeSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectToNats } from '../connections/nats-connect.js';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
-import { ErrorCodes, SluiceError, describeError, redactUrl, sessionError } from './errors.js';
+import { ErrorCodes, SluiceError, describeError, natsConnectError, sessionError } from './errors.js';
 import type { Logger } from './logger.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import type { PgoutputMessage } from './source/pgoutput.js';
@@ -27,6 +28,7 @@ import {
   pgRowSource,
   planPublications,
   publicationNames,
+  publishedTables,
   reconcilePublications,
   serverFacts,
   tableColumns,
@@ -69,6 +71,9 @@ const FATAL_CODES = new Set<string>([
   ErrorCodes.privileges,
   ErrorCodes.pgVersion,
   ErrorCodes.postgresAuth,
+  ErrorCodes.postgresTls,
+  ErrorCodes.natsAuth,
+  ErrorCodes.natsTls,
   ErrorCodes.streamMismatch,
   ErrorCodes.jetstreamDisabled,
   ErrorCodes.slotInvalid,
@@ -89,14 +94,7 @@ export async function connectNats(
   onStatus: (type: string) => void = () => undefined,
 ): Promise<NatsConnection> {
   try {
-    const nc = await connect({
-      servers: cfg.natsUrl.split(',').map((s) => s.trim()),
-      name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout: 10_000,
-      ...(cfg.natsCreds ? { authenticator: credsAuthenticator(readCreds(cfg.natsCreds)) } : {}),
-    });
+    const nc = await connectToNats(cfg, { name, daemon: true });
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
@@ -107,25 +105,7 @@ export async function connectNats(
     })();
     return nc;
   } catch (cause) {
-    throw new SluiceError(
-      ErrorCodes.natsUnreachable,
-      `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(cause)}.`,
-      {
-        hint: 'Check SLUICE_NATS_URL and that nats-server is running with JetStream (-js).',
-        cause,
-      },
-    );
-  }
-}
-
-function readCreds(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new SluiceError(ErrorCodes.config, `the NATS credentials file ${path} cannot be read.`, {
-      hint: 'Check SLUICE_NATS_CREDS.',
-      cause,
-    });
+    throw natsConnectError(cause);
   }
 }
 
@@ -251,7 +231,9 @@ export class Connector {
         new Map(all.map((t) => [`${t.schema}.${t.table}`, t.oid] as const)),
         (oid) => tableColumns(sqlNow, oid),
       );
-      const plan = planPublications(this.#capturable(all, facts.isSuperuser));
+      const plan = planPublications(
+        this.#capturable(all, facts.isSuperuser, await publishedTables(this.#sql, cfg.publication)),
+      );
       for (const t of plan.insertOnly) {
         this.#log.warn(
           { table: `${t.schema}.${t.table}` },
@@ -547,20 +529,22 @@ export class Connector {
 
   /**
    * Only a table's owner (or a superuser) may add it to a publication: other tables are left out,
-   * with one warning each, instead of stopping the connector.
+   * with one warning each, instead of stopping the connector — unless their owner already added
+   * them to the publication (`published`), which is how a role that owns no table is set up.
    */
-  #capturable(tables: TableRow[], superuser: boolean): TableRow[] {
+  #capturable(tables: TableRow[], superuser: boolean, published: ReadonlySet<string>): TableRow[] {
     if (superuser) return tables;
+    const capturable = (t: TableRow) => t.owned || published.has(`${t.schema}.${t.table}`);
     for (const t of tables) {
       const name = `${t.schema}.${t.table}`;
-      if (t.owned || this.#warnedNotOwned.has(name)) continue;
+      if (capturable(t) || this.#warnedNotOwned.has(name)) continue;
       this.#warnedNotOwned.add(name);
       this.#log.warn(
         { table: name },
-        `table ${name} is not owned by Sluice's role, so it cannot join the publication and is not captured. Run Sluice as its owner, or limit SLUICE_TABLES.`,
+        `table ${name} is not owned by Sluice's role, so it cannot join the publication and is not captured. Run Sluice as its owner, have its owner add it to publication ${this.#cfg.publication} (docs/security.md), or limit SLUICE_TABLES.`,
       );
     }
-    return tables.filter((t) => t.owned);
+    return tables.filter(capturable);
   }
 
   /**
@@ -569,7 +553,9 @@ export class Connector {
    */
   async #refreshTables(sql: pg.Client): Promise<void> {
     const all = await listTables(sql, this.#cfg.tables);
-    const plan = planPublications(this.#capturable(all, this.#superuser));
+    const plan = planPublications(
+      this.#capturable(all, this.#superuser, await publishedTables(sql, this.#cfg.publication)),
+    );
     const { added } = await reconcilePublications(
       sql,
       this.#cfg.publication,

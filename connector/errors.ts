@@ -2,6 +2,7 @@
  * Sluice's own errors. Callers branch on `code`, never on message text. Errors a user can fix carry
  * a one-sentence `hint` naming the fix; the CLI prints `message` and `hint` without a stack trace.
  */
+import { NatsConnectError, NatsConnectFailures } from '../connections/nats-connect.js';
 
 export const ErrorCodes = {
   config: 'SLUICE_CONFIG',
@@ -15,7 +16,13 @@ export const ErrorCodes = {
   slotMissing: 'PG_SLOT_MISSING',
   slotInvalid: 'PG_SLOT_INVALID',
   pgVersion: 'PG_VERSION',
+  /** TLS to PostgreSQL failed: untrusted server certificate, no TLS on the server, client certificate refused. */
+  postgresTls: 'PG_TLS',
   natsUnreachable: 'NATS_UNREACHABLE',
+  /** NATS refused the credentials (user/password, token, NKey, credentials file). */
+  natsAuth: 'NATS_AUTH',
+  /** TLS to NATS failed: untrusted server certificate, client certificate refused. */
+  natsTls: 'NATS_TLS',
   jetstreamDisabled: 'NATS_NO_JETSTREAM',
   streamMismatch: 'NATS_STREAM_MISMATCH',
   streamMissing: 'NATS_STREAM_MISSING',
@@ -73,13 +80,17 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** Replaces the password of a URL with `***` so it can be logged. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+/** A failed connection to NATS as a SluiceError with its code (auth, TLS, config, unreachable). */
+export function natsConnectError(e: unknown): SluiceError {
+  if (e instanceof SluiceError) return e;
+  if (e instanceof NatsConnectError) {
+    const code = {
+      [NatsConnectFailures.config]: ErrorCodes.config,
+      [NatsConnectFailures.auth]: ErrorCodes.natsAuth,
+      [NatsConnectFailures.tls]: ErrorCodes.natsTls,
+      [NatsConnectFailures.unreachable]: ErrorCodes.natsUnreachable,
+    }[e.code];
+    return new SluiceError(code, e.message, { hint: e.hint, cause: e });
   }
+  return new SluiceError(ErrorCodes.natsUnreachable, `cannot reach NATS: ${describeError(e)}.`, { cause: e });
 }

@@ -89,7 +89,7 @@ export async function withJetStream<T>(
   name: string,
   fn: (client: JetStreamClient) => Promise<T>,
 ): Promise<T> {
-  const nc = await connectNats({ url: s.natsUrl, creds: s.natsCreds, name });
+  const nc = await connectNats(s, name);
   try {
     return await fn(await JetStreamClient.create(nc));
   } finally {

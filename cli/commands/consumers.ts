@@ -41,11 +41,7 @@ async function runConsumers(argv: string[]): Promise<number> {
   const s = consumerSettingsFrom(values);
   const log = createLogger(s.logLevel);
   const defs = await loadConsumerModules(positionals);
-  const nc = await connectNats({
-    url: s.natsUrl,
-    creds: s.natsCreds,
-    name: `sluice consumers ${defs.map((d) => d.name).join(',')}`,
-  });
+  const nc = await connectNats(s, `sluice consumers ${defs.map((d) => d.name).join(',')}`);
   const abort = new AbortController();
   const onSignal = (signal: string) => {
     log.info({ signal }, 'stopping: running handlers finish, queued events go back to the server');

@@ -2,13 +2,15 @@
  * `sluice doctor`: checks the source database and NATS and prints, for each problem, what to fix.
  * Exit code 0 when Sluice can run, 1 otherwise.
  */
-import { connect } from '@nats-io/transport-node';
-import { describeError } from '../../connector/errors.js';
+import { connectToNats } from '../../connections/nats-connect.js';
+import { redactUrl } from '../../connections/redact.js';
+import { describeError, natsConnectError } from '../../connector/errors.js';
 import {
   checkServer,
   connectSql,
   hasUsableIdentity,
   listTables,
+  publishedTables,
   serverFacts,
   slotInfo,
   tableColumns,
@@ -16,8 +18,8 @@ import {
 import { checkColumnPolicy, ColumnPolicy } from '../../connector/events/column-policy.js';
 import { manager } from '../../connector/sink/streams.js';
 import { retainedWalWarning } from '../../connector/status.js';
+import { checkPrivileges } from '../../connector/source/privileges.js';
 import { configFrom, parseOptions, print } from './common.js';
-import { redactUrl } from '../../connector/errors.js';
 
 interface Check {
   ok: boolean | 'warn';
@@ -73,16 +75,6 @@ export async function doctorCommand(argv: string[]): Promise<number> {
         what: `max_wal_senders = ${f.maxWalSenders}`,
         fix: 'Set max_wal_senders ≥ 1.',
       });
-      add({
-        ok: f.isSuperuser || f.canReplicate,
-        what: `role ${f.user}: ${f.isSuperuser ? 'superuser' : f.canReplicate ? 'REPLICATION' : 'no REPLICATION privilege'}`,
-        fix: `ALTER ROLE ${f.user} WITH REPLICATION;`,
-      });
-      add({
-        ok: f.isSuperuser || f.canCreateInDb ? true : 'warn',
-        what: `CREATE on database ${f.database}: ${f.isSuperuser || f.canCreateInDb ? 'yes' : 'no'}`,
-        fix: `GRANT CREATE ON DATABASE ${f.database} TO ${f.user}; (or create the publications yourself)`,
-      });
       try {
         checkServer(f);
       } catch {
@@ -93,6 +85,9 @@ export async function doctorCommand(argv: string[]): Promise<number> {
         ok: tables.length > 0 ? true : 'warn',
         what: `${tables.length} tables match ${cfg.tables.join(', ')}`,
       });
+      // REPLICATION, SELECT on the captured tables, the publications' owner or CREATE (docs/security.md).
+      for (const p of await checkPrivileges(sql, cfg.publication, tables)) add(p);
+      const published = await publishedTables(sql, cfg.publication);
       for (const t of tables) {
         const name = `${t.schema}.${t.table}`;
         if (!hasUsableIdentity(t)) {
@@ -101,7 +96,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
             what: `${name}: no primary key or replica identity — inserts become deltas only, no facts; updates/deletes are not captured (and never fail)`,
             fix: `ALTER TABLE ${name} ADD PRIMARY KEY (...); or ALTER TABLE ${name} REPLICA IDENTITY FULL;`,
           });
-        } else if (!t.owned && !f.isSuperuser) {
+        } else if (!t.owned && !f.isSuperuser && !published.has(name)) {
           add({
             ok: 'warn',
             what: `${name}: not owned by ${f.user}, so Sluice cannot add it to its publication`,
@@ -144,7 +139,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
 
   // NATS
   try {
-    const nc = await connect({ servers: cfg.natsUrl.split(','), timeout: 5000, maxReconnectAttempts: 0 });
+    // The same connection settings (TLS, credentials) as `sluice run`, without reconnecting.
+    const nc = await connectToNats(cfg, { name: 'sluice-doctor', daemon: false, timeoutMs: 5000 });
     add({ ok: true, what: `connected to NATS at ${redactUrl(cfg.natsUrl)} (server ${nc.info?.version})` });
     try {
       const jsm = await manager(nc);
@@ -162,11 +158,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     });
     await nc.close();
   } catch (e) {
-    add({
-      ok: false,
-      what: `cannot reach NATS at ${redactUrl(cfg.natsUrl)}: ${describeError(e)}`,
-      fix: 'Check SLUICE_NATS_URL and that nats-server runs with -js.',
-    });
+    const err = natsConnectError(e);
+    add({ ok: false, what: err.message, ...(err.hint ? { fix: err.hint } : {}) });
   }
 
   if (values.json) {

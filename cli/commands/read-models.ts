@@ -76,7 +76,7 @@ async function startApi(cfg: ReadModelsConfig, registry?: Registry): Promise<Que
     readModels: cfg.readModels,
     fenceTimeoutMs: cfg.queryFenceTimeoutMs,
     port: cfg.readModelsHttpPort,
-    heartbeatRequests: { natsUrl: cfg.natsUrl, natsCreds: cfg.natsCreds, prefix: cfg.prefix },
+    heartbeatRequests: cfg,
     ...(registry ? { registry } : {}),
   });
 }

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { decodePgoutput, type PgoutputMessage } from './pgoutput.js';
 import { formatLsn } from '../../schemas/versions.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import { explainPgError, sourceClientConfig } from './pg-connect.js';
 
 /** Session settings that fix the text form of values (the type mapping depends on them). */
 export const SESSION_OPTIONS =
@@ -65,12 +66,14 @@ export class ReplicationStream {
    * then resolves when the stream stops (with the error, or null after close()).
    */
   async start(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.#opts.url,
-      replication: 'database',
-      application_name: 'sluice',
-      options: SESSION_OPTIONS,
-    } as pg.ClientConfig);
+    // The same options (TLS parameters of the URL included) as every other source connection.
+    const client = new pg.Client(
+      sourceClientConfig(this.#opts.url, {
+        replication: 'database',
+        application_name: 'sluice',
+        options: SESSION_OPTIONS,
+      } as pg.ClientConfig),
+    );
     this.#client = client;
     let fail!: (e: Error) => void;
     this.#ended = new Promise<Error | null>((resolve) => {
@@ -99,7 +102,11 @@ export class ReplicationStream {
             ),
       ),
     );
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (e) {
+      throw explainPgError(e, this.#opts.url);
+    }
     // pg's Connection emits each CopyData message; the chunk is a view into pg's read buffer,
     // which pg reuses, so every message is decoded synchronously here (values become strings).
     const connection = (client as unknown as { connection: PgConnection }).connection;

@@ -13,6 +13,7 @@
 import pg from 'pg';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { SESSION_OPTIONS } from './replication-stream.js';
+import { explainPgError, sourceClientConfig } from './pg-connect.js';
 import { loadTypes, type PgType } from './type-catalog.js';
 import { RAW_TEXT_TYPES, readRawRows } from './row-reader.js';
 import type { Catalog } from '../events/tables.js';
@@ -20,13 +21,14 @@ import type { RowSource } from '../events/change-processor.js';
 
 /** Opens a normal (non-replication) connection with the session settings the type mapping needs. */
 export async function connectSql(url: string, applicationName = 'sluice'): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: url,
-    application_name: applicationName,
-    options: SESSION_OPTIONS,
-    // Values are read as PostgreSQL's text: the lossless mapping works on text, never on pg's parsers.
-    types: RAW_TEXT_TYPES,
-  });
+  const client = new pg.Client(
+    sourceClientConfig(url, {
+      application_name: applicationName,
+      options: SESSION_OPTIONS,
+      // Values are read as PostgreSQL's text: the lossless mapping works on text, never on pg's parsers.
+      types: RAW_TEXT_TYPES,
+    }),
+  );
   client.on('error', () => {
     /* surfaced by the next query */
   });
@@ -36,42 +38,6 @@ export async function connectSql(url: string, applicationName = 'sluice'): Promi
     throw explainPgError(e, url);
   }
   return client;
-}
-
-/** Turns a pg connection error into a SluiceError with the fix. */
-export function explainPgError(e: unknown, url: string): SluiceError | Error {
-  const err = e as { code?: string; message?: string };
-  let where = 'the database';
-  try {
-    const u = new URL(url);
-    where = `PostgreSQL at ${u.hostname}:${u.port || 5432}`;
-  } catch {
-    /* keep the generic name */
-  }
-  if (
-    err.code === 'ECONNREFUSED' ||
-    err.code === 'ENOTFOUND' ||
-    err.code === 'ETIMEDOUT' ||
-    err.code === 'EHOSTUNREACH'
-  ) {
-    return new SluiceError(ErrorCodes.postgresUnreachable, `cannot reach ${where} (${err.code}).`, {
-      hint: 'Check SLUICE_DATABASE_URL and that the server is running and accepts TCP connections.',
-      cause: e,
-    });
-  }
-  if (err.code === '28P01' || err.code === '28000') {
-    return new SluiceError(ErrorCodes.postgresAuth, `${where} rejected the credentials: ${err.message}.`, {
-      hint: 'Check the user and password in SLUICE_DATABASE_URL (and pg_hba.conf allows replication connections).',
-      cause: e,
-    });
-  }
-  if (err.code === '3D000') {
-    return new SluiceError(ErrorCodes.postgresUnreachable, `${err.message} on ${where}.`, {
-      hint: 'Check the database name in SLUICE_DATABASE_URL.',
-      cause: e,
-    });
-  }
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 /** Facts about the server that decide whether Sluice can run. */
@@ -215,6 +181,18 @@ async function publicationTables(c: pg.Client, pub: string): Promise<Set<string>
     [pub],
   );
   return new Set(r.rows.map((x) => `${x.schema}.${x.tbl}`));
+}
+
+/**
+ * "schema.table" of every table already in either publication of `publication`: a table its owner
+ * added is captured even when Sluice's role does not own it (the least-privilege setup of
+ * docs/security.md).
+ */
+export async function publishedTables(c: pg.Client, publication: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const name of publicationNames(publication))
+    for (const t of (await publicationTables(c, name)) ?? []) out.add(t);
+  return out;
 }
 
 export interface PublicationPlan {

@@ -5,6 +5,7 @@
  * and without any the connector's timed heartbeats still move the position.
  */
 import { heartbeatRequestSubject } from '../../schemas/subjects.js';
+import type { NatsTarget } from '../../connections/nats-connect.js';
 import { connectNats, type NatsConnection } from '../runtime/jetstream-client.js';
 
 export class HeartbeatRequests {
@@ -16,12 +17,9 @@ export class HeartbeatRequests {
     this.#subject = heartbeatRequestSubject(prefix);
   }
 
-  static async connect(o: {
-    natsUrl: string;
-    natsCreds?: string | undefined;
-    prefix: string;
-  }): Promise<HeartbeatRequests> {
-    const nc = await connectNats({ url: o.natsUrl, creds: o.natsCreds, name: 'sluice-query-api' });
+  /** `o`: the NATS settings (URL, TLS, credentials) and the prefix. */
+  static async connect(o: NatsTarget & { prefix: string }): Promise<HeartbeatRequests> {
+    const nc = await connectNats(o, 'sluice-query-api');
     return new HeartbeatRequests(nc, o.prefix);
   }
 

@@ -5,6 +5,7 @@
  * imports `pg`.
  */
 import pg from 'pg';
+import { pgClientConfig } from '../../connections/pg-connect.js';
 
 /** Session settings the JSON expressions rely on. */
 const SESSION_OPTIONS =
@@ -30,9 +31,10 @@ export class QueryDb {
 
   constructor(url: string, applicationName: string, max = 8) {
     this.#pool = new pg.Pool({
-      connectionString: url,
-      application_name: applicationName,
-      options: SESSION_OPTIONS,
+      ...pgClientConfig(url, 'readDatabaseUrl (SLUICE_READ_DATABASE_URL)', {
+        application_name: applicationName,
+        options: SESSION_OPTIONS,
+      }),
       max,
     });
     this.#pool.on('error', () => undefined);

@@ -4,6 +4,7 @@
  * fences (`minPosition` or `Sluice-Min-Position`). See docs/query-api.md. The only module that
  * imports fastify.
  */
+import type { NatsTarget } from '../../connections/nats-connect.js';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { formatLsn, parseLsn } from '../../schemas/versions.js';
 import type { ReadModelDefinition } from '../read-models/config.js';
@@ -33,7 +34,8 @@ export interface QueryApiOptions {
    * `<P>.signal.heartbeat`): a fence on an idle source then returns within the pipeline's latency
    * instead of the heartbeat interval. Without it, fences wait for the connector's timed heartbeats.
    */
-  readonly heartbeatRequests?: { natsUrl: string; natsCreds?: string | undefined; prefix: string };
+  /** The NATS settings (URL, TLS, credentials) and prefix to request heartbeats with. */
+  readonly heartbeatRequests?: NatsTarget & { prefix: string };
   /** The process's metrics registry, served at /metrics (a new one with the process metrics when absent). */
   readonly registry?: Registry;
 }

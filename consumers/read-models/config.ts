@@ -6,6 +6,8 @@
  * connector and read from the same places, so this module never imports connector/.
  */
 import { z } from 'zod';
+import { NATS_SECURITY_ENV, natsSecuritySettings } from '../../connections/nats-connect.js';
+import { redactSetting } from '../../connections/redact.js';
 import { ReadModelError, ReadModelErrorCodes } from './errors.js';
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -29,8 +31,8 @@ export type ReadModelDefinition = Readonly<z.infer<typeof ReadModelDefinitionSch
 export const ReadModelsConfigSchema = z.object({
   /** NATS server URL(s), comma-separated (shared with the connector). Required. */
   natsUrl: z.string().min(1),
-  /** NATS credentials file (optional, shared with the connector). */
-  natsCreds: z.string().optional(),
+  /** NATS credentials file, NKey seed, user and password, token, TLS files (shared with the connector). */
+  ...natsSecuritySettings,
   /** Subject prefix of the source whose facts are read (shared with the connector). Default `cdc`. */
   prefix: z
     .string()
@@ -75,7 +77,9 @@ export const READ_MODEL_SETTINGS = [
 /** Environment variables this parser reads, and the setting each one sets. */
 export const READ_MODELS_ENV: Record<string, { key: string; type: 'string' | 'number' }> = {
   SLUICE_NATS_URL: { key: 'natsUrl', type: 'string' },
-  SLUICE_NATS_CREDS: { key: 'natsCreds', type: 'string' },
+  ...Object.fromEntries(
+    Object.entries(NATS_SECURITY_ENV).map(([env, key]) => [env, { key, type: 'string' as const }]),
+  ),
   SLUICE_PREFIX: { key: 'prefix', type: 'string' },
   SLUICE_LOG_LEVEL: { key: 'logLevel', type: 'string' },
   SLUICE_READ_DATABASE_URL: { key: 'readDatabaseUrl', type: 'string' },
@@ -95,7 +99,13 @@ export function parseReadModelsConfig(
   overrides: Partial<Record<keyof ReadModelsConfig, unknown>> = {},
 ): ReadModelsConfig {
   const raw: Record<string, unknown> = {};
-  for (const k of ['natsUrl', 'natsCreds', 'prefix', 'logLevel', ...READ_MODEL_SETTINGS])
+  for (const k of [
+    'natsUrl',
+    ...Object.values(NATS_SECURITY_ENV),
+    'prefix',
+    'logLevel',
+    ...READ_MODEL_SETTINGS,
+  ])
     if (file[k] !== undefined) raw[k] = file[k];
   for (const [name, spec] of Object.entries(READ_MODELS_ENV)) {
     const v = env[name];
@@ -117,8 +127,7 @@ export function parseReadModelsConfig(
       throw new ReadModelError(ReadModelErrorCodes.config, `${where} is required.`, {
         hint: envName ? `Set ${envName} or ${path} in the config file.` : `Set ${path} in the config file.`,
       });
-    const shown =
-      typeof got === 'string' ? JSON.stringify(got.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')) : 'it';
+    const shown = typeof got === 'string' ? JSON.stringify(redactSetting(path, got)) : 'it';
     throw new ReadModelError(ReadModelErrorCodes.config, `${where}: ${issue.message}, got ${shown}.`, {
       hint: 'See docs/read-models.md for the settings.',
     });

@@ -83,9 +83,7 @@ export async function openSession(
         },
       );
     facts = await FactSource.connect({
-      natsUrl: cfg.natsUrl,
-      natsCreds: cfg.natsCreds,
-      prefix: cfg.prefix,
+      ...cfg,
       name: 'sluice-read-models',
     });
     await Maintainer.prepare(db, cfg.readModelsSchema);

@@ -4,8 +4,8 @@
  * stream, the schema registry bucket, and stream positions for lag. The only module of the read
  * models that imports nats.js.
  */
-import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectToNats, type NatsTarget } from '../../connections/nats-connect.js';
 import {
   jetstream,
   jetstreamManager,
@@ -24,9 +24,8 @@ const API_TIMEOUT_MS = 10_000;
 /** Facts buffered ahead of the apply loop. */
 const READ_AHEAD = 4096;
 
-export interface FactSourceOptions {
-  natsUrl: string;
-  natsCreds?: string | undefined;
+/** The NATS settings (URL, TLS, credentials), the prefix and a connection name. */
+export interface FactSourceOptions extends NatsTarget {
   prefix: string;
   /** Connection name shown by the server. */
   name: string;
@@ -62,14 +61,8 @@ export class FactSource {
   }
 
   static async connect(o: FactSourceOptions): Promise<FactSource> {
-    const nc = await connect({
-      servers: o.natsUrl.split(',').map((s) => s.trim()),
-      name: o.name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout: 10_000,
-      ...(o.natsCreds ? { authenticator: credsAuthenticator(readFileSync(o.natsCreds)) } : {}),
-    });
+    // A NatsConnectError (code and hint naming the setting to fix) when it fails.
+    const nc = await connectToNats(o, { name: o.name, daemon: true });
     const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
     return new FactSource(nc, jsm, o.prefix);
   }

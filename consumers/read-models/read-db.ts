@@ -4,7 +4,10 @@
  * imports `pg`.
  */
 import pg from 'pg';
+import { explainPgConnectError, pgClientConfig } from '../../connections/pg-connect.js';
 import { ReadModelError, ReadModelErrorCodes } from './errors.js';
+
+const READ_DATABASE_URL = 'readDatabaseUrl (SLUICE_READ_DATABASE_URL)';
 
 /** Runs one statement and returns its rows. */
 export type Sql = <R = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<R[]>;
@@ -18,11 +21,16 @@ export class ReadDb {
   }
 
   static async connect(url: string, applicationName: string): Promise<ReadDb> {
-    const client = new pg.Client({ connectionString: url, application_name: applicationName });
+    // TLS from the URL's sslmode/sslrootcert/sslcert/sslkey, as for every Sluice connection.
+    const client = new pg.Client(
+      pgClientConfig(url, READ_DATABASE_URL, { application_name: applicationName }),
+    );
     client.on('error', () => undefined);
     try {
       await client.connect();
     } catch (cause) {
+      const explained = explainPgConnectError(cause, url, READ_DATABASE_URL);
+      if (explained) throw explained;
       throw new ReadModelError(
         ReadModelErrorCodes.readDatabase,
         `the read database cannot be reached: ${(cause as Error).message}.`,

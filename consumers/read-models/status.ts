@@ -32,9 +32,7 @@ export interface ReadModelsStatus {
 export async function collectReadModelsStatus(cfg: ReadModelsConfig): Promise<ReadModelsStatus> {
   const db = await ReadDb.connect(cfg.readDatabaseUrl, 'sluice-read-models-status');
   const facts = await FactSource.connect({
-    natsUrl: cfg.natsUrl,
-    natsCreds: cfg.natsCreds,
-    prefix: cfg.prefix,
+    ...cfg,
     name: 'sluice-read-models-status',
   });
   try {

@@ -2,14 +2,7 @@
  * The consumer runtime's only door to NATS: nats.js v3 (transport, JetStream) wrapped behind a
  * small interface of plain data, so the rest of consumers/runtime is tested without a server.
  */
-import { readFileSync } from 'node:fs';
-import {
-  connect,
-  credsAuthenticator,
-  headers as natsHeaders,
-  nanos,
-  type NatsConnection,
-} from '@nats-io/transport-node';
+import { headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -26,6 +19,12 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import {
+  connectToNats,
+  NatsConnectError,
+  NatsConnectFailures,
+  type NatsTarget,
+} from '../../connections/nats-connect.js';
 import { fetchLargeEvent } from '../large-events.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
 
@@ -34,30 +33,22 @@ export const JS_API_TIMEOUT_MS = 5_000;
 
 export type { ConsumerInfo, StreamInfo, NatsConnection };
 
-/** Connects to NATS as a daemon does: reconnects forever. */
-export async function connectNats(opts: {
-  url: string;
-  creds?: string | undefined;
-  name: string;
-}): Promise<NatsConnection> {
+/**
+ * Connects to NATS as a daemon does (reconnects forever), with the NATS settings (TLS,
+ * credentials) of `settings`; a failure is a ConsumerError naming the setting to fix.
+ */
+export async function connectNats(settings: NatsTarget, name: string): Promise<NatsConnection> {
   try {
-    return await connect({
-      servers: opts.url.split(',').map((s) => s.trim()),
-      name: opts.name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout: 10_000,
-      ...(opts.creds ? { authenticator: credsAuthenticator(readFileSync(opts.creds)) } : {}),
-    });
+    return await connectToNats(settings, { name, daemon: true });
   } catch (cause) {
-    throw new ConsumerError(
-      ConsumerErrorCodes.nats,
-      `NATS at ${opts.url} does not answer: ${(cause as Error).message}.`,
-      {
-        hint: 'Check SLUICE_NATS_URL and that nats-server runs with JetStream (-js).',
-        cause,
-      },
-    );
+    if (cause instanceof NatsConnectError) {
+      throw new ConsumerError(
+        cause.code === NatsConnectFailures.config ? ConsumerErrorCodes.config : ConsumerErrorCodes.nats,
+        cause.message,
+        { hint: cause.hint, cause },
+      );
+    }
+    throw cause;
   }
 }
 

@@ -4,6 +4,7 @@
  * transaction per event. The only file of the runtime that imports `pg`.
  */
 import pg from 'pg';
+import { pgClientConfig } from '../../connections/pg-connect.js';
 
 /** One stored document. */
 export interface StoredDocument {
@@ -25,7 +26,11 @@ export class ProjectionStore {
 
   constructor(databaseUrl: string, name: string) {
     if (!SAFE.test(name)) throw new TypeError(`projection name ${name} must be 1–63 of [A-Za-z0-9_-]`);
-    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 2, allowExitOnIdle: true });
+    this.#pool = new pg.Pool({
+      ...pgClientConfig(databaseUrl, `the database URL of projection ${name}`),
+      max: 2,
+      allowExitOnIdle: true,
+    });
     this.#pool.on('error', () => undefined);
     this.#name = name;
     this.#table = `projections."${name}"`;

@@ -3,6 +3,8 @@
  * edge with zod into a frozen object; a bad value fails naming the variable and the fix.
  */
 import { z } from 'zod';
+import { NATS_SECURITY_ENV, natsSecuritySettings } from '../../connections/nats-connect.js';
+import { redactSetting } from '../../connections/redact.js';
 import { ConsumerError, ConsumerErrorCodes } from './errors.js';
 
 const Settings = z.object({
@@ -12,8 +14,8 @@ const Settings = z.object({
     .refine((s) => s.split(',').every((u) => /^(nats|tls|ws|wss):\/\/[^\s/]+(:\d+)?\/?$/.test(u.trim())), {
       message: 'expected nats://host:port (several separated by commas)',
     }),
-  /** NATS credentials file (SLUICE_NATS_CREDS). */
-  natsCreds: z.string().optional(),
+  /** NATS credentials file, NKey seed, user and password, token, TLS files (SLUICE_NATS_*; docs/security.md). */
+  ...natsSecuritySettings,
   /** Subject prefix of the source (SLUICE_PREFIX). Default `cdc`. */
   prefix: z
     .string()
@@ -29,7 +31,10 @@ export type RuntimeSettings = Readonly<z.infer<typeof Settings>>;
 
 const ENV: Record<keyof z.infer<typeof Settings>, string> = {
   natsUrl: 'SLUICE_NATS_URL',
-  natsCreds: 'SLUICE_NATS_CREDS',
+  ...(Object.fromEntries(Object.entries(NATS_SECURITY_ENV).map(([env, key]) => [key, env])) as Record<
+    keyof typeof natsSecuritySettings,
+    string
+  >),
   prefix: 'SLUICE_PREFIX',
   httpPort: 'SLUICE_CONSUMERS_HTTP_PORT',
   logLevel: 'SLUICE_LOG_LEVEL',
@@ -45,7 +50,7 @@ export function loadRuntimeSettings(
   file: Record<string, unknown> = {},
 ): RuntimeSettings {
   const raw: Record<string, unknown> = {};
-  for (const k of ['natsUrl', 'natsCreds', 'prefix', 'logLevel'] as const)
+  for (const k of ['natsUrl', ...Object.values(NATS_SECURITY_ENV), 'prefix', 'logLevel'] as const)
     if (file[k] !== undefined) raw[k] = file[k];
   for (const [key, name] of Object.entries(ENV)) {
     const v = env[name];
@@ -60,7 +65,7 @@ export function loadRuntimeSettings(
     const message =
       raw[key] === undefined
         ? `${name} is not set.`
-        : `${name}: ${i.message}, got ${JSON.stringify(raw[key])}.`;
+        : `${name}: ${i.message}, got ${JSON.stringify(typeof raw[key] === 'string' ? redactSetting(key, raw[key]) : raw[key])}.`;
     throw new ConsumerError(ConsumerErrorCodes.config, message, {
       hint:
         key === 'natsUrl'

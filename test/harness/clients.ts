@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import type { Client } from 'pg';
 
@@ -22,12 +22,22 @@ export async function pingPostgres(url: string): Promise<void> {
   await withPgClient(url, (c) => c.query('SELECT 1'));
 }
 
-/** Runs `fn` with a fresh NATS connection (no reconnects, 2 s timeouts) and always closes it. */
+/**
+ * Runs `fn` with a fresh NATS connection (no reconnects, 2 s timeouts) and always closes it;
+ * `options` adds TLS or credentials.
+ */
 export async function withNats<T>(
   servers: string | string[],
   fn: (nc: NatsConnection) => Promise<T>,
+  options: Partial<ConnectionOptions> = {},
 ): Promise<T> {
-  const nc = await connect({ servers, reconnect: false, timeout: 2_000, name: 'sluice-test-harness' });
+  const nc = await connect({
+    ...options,
+    servers,
+    reconnect: false,
+    timeout: 2_000,
+    name: 'sluice-test-harness',
+  });
   try {
     return await fn(nc);
   } finally {
@@ -36,9 +46,16 @@ export async function withNats<T>(
 }
 
 /** Throws unless the server at `url` accepts a client and its JetStream answers account info. */
-export async function pingJetStream(url: string | string[]): Promise<void> {
-  await withNats(url, async (nc) => {
-    const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-    await jsm.getAccountInfo();
-  });
+export async function pingJetStream(
+  url: string | string[],
+  options: Partial<ConnectionOptions> = {},
+): Promise<void> {
+  await withNats(
+    url,
+    async (nc) => {
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await jsm.getAccountInfo();
+    },
+    options,
+  );
 }

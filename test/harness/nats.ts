@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, writeFileSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { ConnectionOptions } from '@nats-io/transport-node';
 import { pingJetStream, withNats } from './clients.js';
 import { startNatsContainer, useDocker } from './docker.js';
 import { HarnessError, HarnessErrorCode, describeError } from './errors.js';
@@ -37,6 +38,17 @@ export interface StartNatsOptions {
   args?: string[];
   /** Also open the HTTP monitoring port (see `monitorUrl`); default false. */
   monitor?: boolean;
+  /**
+   * A nats-server configuration file's text (e.g. `tls { … }`, `authorization { … }`), written to
+   * `<tmp>/nats.conf` and passed with `-c`; the harness's listen address, port, name and JetStream
+   * flags on the command line take precedence. Files it names must be absolute paths.
+   */
+  config?: string;
+  /**
+   * nats.js connection options the harness's own readiness check uses (TLS files, user and
+   * password, token), needed when `config` requires them.
+   */
+  clientOptions?: Partial<ConnectionOptions>;
 }
 
 /** A nats-server with JetStream started for a test. */
@@ -95,10 +107,17 @@ function assertNatsBinary(): void {
  * instead. Resolves once a client connects and JetStream answers account info.
  */
 export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
-  if (await useDocker()) return startNatsContainer(opts.args ?? []);
+  if (await useDocker()) {
+    if (opts.config !== undefined) {
+      throw new HarnessError(HarnessErrorCode.BadSetting, 'config is supported by local servers only');
+    }
+    return startNatsContainer(opts.args ?? []);
+  }
   assertNatsBinary();
   const tmp = makeTempDir('sluice-nats-');
   try {
+    const conf = join(tmp, 'nats.conf');
+    if (opts.config !== undefined) writeFileSync(conf, opts.config);
     const name = `sluice-${basename(tmp).slice('sluice-nats-'.length)}`;
     const ports = { client: await freePort(), monitor: opts.monitor ? await freePort() : undefined };
     const server = new LocalNats({
@@ -108,8 +127,10 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
       args: (storeDir) => [
         ...['-a', '127.0.0.1', '-p', String(ports.client), '-n', name, '-js', '-sd', storeDir],
         ...(ports.monitor === undefined ? [] : ['-m', String(ports.monitor)]),
+        ...(opts.config === undefined ? [] : ['-c', conf]),
         ...(opts.args ?? []),
       ],
+      clientOptions: opts.clientOptions ?? {},
       newPorts: async () => {
         ports.client = await freePort();
         if (ports.monitor !== undefined) ports.monitor = await freePort();
@@ -230,6 +251,8 @@ interface LocalNatsOptions {
   args: (storeDir: string) => string[];
   /** Picks new ports before retrying a first start that failed to bind. */
   newPorts?: () => Promise<void>;
+  /** Connection options of the readiness check (TLS, credentials). */
+  clientOptions?: Partial<ConnectionOptions>;
 }
 
 class LocalNats implements NatsServer {
@@ -287,7 +310,7 @@ class LocalNats implements NatsServer {
     if (this.#proc.running) return;
     const exited = this.#proc.spawn();
     try {
-      await eventually(() => pingJetStream(this.url), {
+      await eventually(() => pingJetStream(this.url, this.#opts.clientOptions), {
         timeout: STARTUP_TIMEOUT_MS,
         interval: 50,
         message: `nats-server ${this.name} on port ${this.port} to answer JetStream requests`,

