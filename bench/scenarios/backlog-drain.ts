@@ -86,7 +86,7 @@ export async function backlogDrain(
           cpuAtFirst = { cpu: c.cpuSec(), facts: s.facts.messages };
         return s.facts.messages >= wantFacts && s.deltas.messages >= wantDeltas ? s : undefined;
       },
-      ctx.quick ? 150_000 : 300_000,
+      ctx.quick ? 600_000 : 1_200_000,
       500,
     );
     rss.stop();
