@@ -124,7 +124,7 @@ const DEC = new TextDecoder();
  * allocation per message, from Buffer's shared pool when small), no MsgHdrs object and no
  * intermediate header string beyond the id. `headers.encode()` hands nats.js the header view.
  */
-interface WireMessage {
+export interface WireMessage {
   readonly headers: { encode(): Uint8Array };
   readonly body: Uint8Array;
 }
@@ -133,7 +133,7 @@ const HDR_START = 'NATS/1.0\r\nNats-Msg-Id: ';
 const EXPECTED_SEQ = '\r\nNats-Expected-Last-Sequence: ';
 const EXPECTED_SUBJECT_SEQ = '\r\nNats-Expected-Last-Subject-Sequence: ';
 
-function wireMessage(
+export function wireMessage(
   id: string,
   header: string,
   expectedLastSeq: number,
