@@ -34,6 +34,7 @@ const HELP = `usage: npm run bench [-- options]
   --only <what>      limits | backlog (1) | latency (2) | large-tx (3) | snapshot (4);
                      a scenario also measures the limits it is compared with
   --profile          run scenario 1's connector under --cpu-prof and print its top frames
+  --no-peer          skip the hand-written peer pipeline in scenario 1 (faster iterations)
   --help             this text
 
 Run \`npm run build\` first: the bench runs from dist/. Results: bench/results/latest.json,
@@ -97,13 +98,16 @@ const NOT_BUILT: ScenarioResult[] = [
   },
 ];
 
-function parse(argv: string[]): { quick: boolean; only: string | null; profile: boolean } | null {
+function parse(
+  argv: string[],
+): { quick: boolean; only: string | null; profile: boolean; noPeer: boolean } | null {
   const { values } = parseArgs({
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'no-peer': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -120,7 +124,7 @@ function parse(argv: string[]): { quick: boolean; only: string | null; profile: 
     }
     only = spec?.key ?? 'limits';
   }
-  return { quick: values.quick, only, profile: values.profile };
+  return { quick: values.quick, only, profile: values.profile, noPeer: values['no-peer'] };
 }
 
 async function main(): Promise<number> {
@@ -152,6 +156,7 @@ async function main(): Promise<number> {
     env,
     quick: opts.quick,
     profile: opts.profile,
+    noPeer: opts.noPeer,
     limits: new Map<string, LimitResult>(),
     sample: null,
     log,

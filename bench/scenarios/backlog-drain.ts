@@ -12,7 +12,13 @@ import { CREATE_BENCH_TABLE, insertRowsBatched } from '../support/bench-table.js
 import { nowMs, pgClient, pollUntil, sleep } from '../support/bench-env.js';
 import { sampleRss, spawnConnector, waitStreaming } from '../support/connector-process.js';
 import { newestProfile, summarizeProfile, type ProfileSummary } from '../support/cpu-profile.js';
-import { ratioFigure, type BenchContext, type ScenarioOutcome } from '../support/figures.js';
+import {
+  ratioFigure,
+  type BenchContext,
+  type ScenarioOutcome,
+  type ScenarioResult,
+} from '../support/figures.js';
+import { runPeer, type PeerRun } from '../support/peer-process.js';
 import { RESULTS_DIR } from '../support/paths.js';
 import { BACKLOG_TX_ROWS } from '../support/sample-events.js';
 import { ratesOf } from '../support/series.js';
@@ -20,6 +26,11 @@ import { resetSluiceStreams, sluiceStreams } from '../support/streams.js';
 
 const DB = 'bench_backlog';
 const SLOT = 'bench_backlog';
+/** The hand-written peer's publication and slots (one per variant) over the same backlog. */
+const PEER_PUBLICATION = 'bench_peer';
+const PEER_SLOTS = { default: 'bench_peer_default', noAsyncTraces: 'bench_peer_no_async_traces' };
+/** The goal of issue 16: Sluice drains at least this many times faster than the faster peer. */
+const PEER_GOAL = 3;
 
 export async function backlogDrain(
   ctx: BenchContext,
@@ -36,6 +47,10 @@ export async function backlogDrain(
     const setup = spawnConnector(env, { databaseUrl: url, slot: SLOT, snapshot: 'never' });
     await waitStreaming(env, setup);
     await setup.stop();
+    // The peer reads the same backlog through its own publication and slots, created before it.
+    await env.query(DB, `CREATE PUBLICATION ${PEER_PUBLICATION} FOR TABLE public.bench_orders`);
+    for (const slot of Object.values(PEER_SLOTS))
+      await env.query(DB, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     ctx.log(`  committing ${rows} changes in ${txs} transactions while the connector is stopped`);
     const db = await pgClient(url);
     try {
@@ -61,13 +76,17 @@ export async function backlogDrain(
     });
     const rss = sampleRss(c, 250);
     const counts: [number, number][] = [];
+    let cpuAtFirst: { cpu: number | null; facts: number } | undefined;
     const done = await pollUntil(
       async () => {
         const s = await sluiceStreams(env.jsm);
         counts.push([(nowMs() - startedMs) / 1000, s.facts.messages]);
+        // CPU time from the first poll that saw stored facts: the steady state, without start-up.
+        if (s.facts.messages > 0 && s.facts.messages < wantFacts && !cpuAtFirst)
+          cpuAtFirst = { cpu: c.cpuSec(), facts: s.facts.messages };
         return s.facts.messages >= wantFacts && s.deltas.messages >= wantDeltas ? s : undefined;
       },
-      ctx.quick ? 150_000 : 300_000,
+      ctx.quick ? 600_000 : 1_200_000,
       500,
     );
     rss.stop();
@@ -87,6 +106,78 @@ export async function backlogDrain(
     ctx.log(
       `  drained ${rows} changes in ${seconds.toFixed(2)} s: ${Math.round(rate)} changes/s (${(rate * perChange).toFixed(0)} msg/s), peak RSS ${rss.peak().toFixed(0)} MB`,
     );
+
+    const cpuMicrosPerChange = cpuSec === null ? null : (cpuSec * 1e6) / rows;
+    const steadyCpuMicrosPerChange =
+      cpuSec !== null && cpuAtFirst?.cpu != null
+        ? ((cpuSec - cpuAtFirst.cpu) * 1e6) / (rows - cpuAtFirst.facts)
+        : null;
+    ctx.log(
+      `  connector CPU: ${cpuSec ?? '?'} s, ${cpuMicrosPerChange?.toFixed(1) ?? '?'} µs per change (${steadyCpuMicrosPerChange?.toFixed(1) ?? '?'} µs in the steady state)`,
+    );
+    const peers: { label: string; run: PeerRun }[] = [];
+    for (const [variant, slot] of ctx.noPeer ? [] : Object.entries(PEER_SLOTS)) {
+      const noAsyncTraces = variant === 'noAsyncTraces';
+      const label = `pg-logical-replication + js.publish()${noAsyncTraces ? ' (noAsyncTraces)' : ''}`;
+      ctx.log(`  peer: ${label} draining the same backlog`);
+      const run = await runPeer(env, {
+        databaseUrl: url,
+        slot,
+        publication: PEER_PUBLICATION,
+        noAsyncTraces,
+        rows,
+        txs,
+        timeoutMs: ctx.quick ? 400_000 : 1_200_000,
+      });
+      ctx.log(
+        `  peer drained ${rows} changes in ${run.seconds.toFixed(2)} s: ${Math.round(run.rate)} changes/s, ${run.cpuMicrosPerChange?.toFixed(1) ?? '?'} µs CPU per change`,
+      );
+      peers.push({ label, run });
+    }
+    const best = peers.length ? peers.reduce((a, b) => (b.run.rate > a.run.rate ? b : a)) : null;
+    const peerFigures: ScenarioResult[] = peers.map(({ label, run }, i) => ({
+      name: i === 0 ? 'peer-backlog-drain' : 'peer-backlog-drain-no-async-traces',
+      scenario: 1,
+      title: `Peer: ${label}`,
+      value: run.rate,
+      unit: 'changes/s',
+      limit,
+      ratio: limit ? run.rate / limit : null,
+      target: 'context',
+      met: null,
+      note: 'the pipeline a user would write by hand (bench/peers/), same backlog, own slot and streams',
+      details: {
+        seconds: run.seconds,
+        startupSeconds: run.startupSeconds,
+        cpuSeconds: run.cpuSec,
+        cpuMicrosPerChange: run.cpuMicrosPerChange,
+        window: 256,
+      },
+    }));
+    const vsPeer = best ? rate / best.run.rate : null;
+    if (best && vsPeer !== null)
+      peerFigures.push({
+        name: 'backlog-drain-vs-peer',
+        scenario: 1,
+        title: 'Backlog drain: Sluice ÷ the faster peer',
+        value: vsPeer,
+        unit: '×',
+        limit: null,
+        ratio: null,
+        target: `≥ ${PEER_GOAL}×`,
+        met: vsPeer >= PEER_GOAL,
+        note: `faster peer: ${best.label}`,
+        details: {
+          sluiceChangesPerSecond: rate,
+          peerChangesPerSecond: best.run.rate,
+          sluiceCpuMicrosPerChange: cpuMicrosPerChange,
+          peerCpuMicrosPerChange: best.run.cpuMicrosPerChange,
+          cpuPerChangeRatio:
+            cpuMicrosPerChange && best.run.cpuMicrosPerChange
+              ? best.run.cpuMicrosPerChange / cpuMicrosPerChange
+              : null,
+        },
+      });
 
     let profile: ProfileSummary | undefined;
     if (profDir) {
@@ -118,6 +209,8 @@ export async function backlogDrain(
             backlogWalBytes: Number(lagBefore.rows[0]?.lag ?? 0),
             connectorCpuSeconds: cpuSec,
             connectorCpuPerSecond: cpuSec === null ? null : cpuSec / ((lastTs - startedMs) / 1000),
+            connectorCpuMicrosPerChange: cpuMicrosPerChange,
+            connectorSteadyCpuMicrosPerChange: steadyCpuMicrosPerChange,
             peakRssMB: rss.peak(),
             sigtermToSlotReleasedMs: stopped.releasedMs,
             sigtermToExitMs: stopped.exitedMs,
@@ -125,6 +218,7 @@ export async function backlogDrain(
             ratioToDecode: decode ? rate / decode : null,
           },
         }),
+        ...peerFigures,
       ],
       series: [
         {
@@ -137,7 +231,7 @@ export async function backlogDrain(
       ...(profile ? { profile } : {}),
     };
   } finally {
-    await env.dropDatabase(DB, SLOT);
+    await env.dropDatabase(DB, [SLOT, ...Object.values(PEER_SLOTS)]);
     await resetSluiceStreams(env.jsm);
     if (profDir) rmSync(profDir, { recursive: true, force: true });
   }

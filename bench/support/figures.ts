@@ -55,6 +55,8 @@ export interface BenchContext {
   readonly quick: boolean;
   /** Run scenario 1's connector under --cpu-prof and summarise the profile. */
   readonly profile: boolean;
+  /** Skip the hand-written peer pipeline in scenario 1. */
+  readonly noPeer: boolean;
   /** Limits measured so far, by name. */
   readonly limits: Map<string, LimitResult>;
   /** Real events captured at the start of the run (bodies and sizes). */

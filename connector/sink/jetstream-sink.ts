@@ -99,7 +99,7 @@ interface SubjectChain {
   /** Sequence of the subject's last stored message (0: none). */
   lastSeq: number;
   busy: boolean;
-  readonly queue: { msg: OutMessage; body: Uint8Array; tx: TxTicket }[];
+  readonly queue: { msg: OutMessage; bytes: number; tx: TxTicket }[];
 }
 
 interface Waiter {
@@ -109,7 +109,8 @@ interface Waiter {
 
 interface QueuedFact {
   readonly msg: OutMessage;
-  readonly body: Uint8Array;
+  /** What the window counted for it (UTF-16 units of the body). */
+  readonly size: number;
   readonly tx: TxTicket;
   /** The delta this fact must wait for, or null. */
   readonly after: Pending | null;
@@ -118,19 +119,81 @@ interface QueuedFact {
 
 const DEC = new TextDecoder();
 
-/** Header block in NATS wire form; built once per message, no MsgHdrs object. */
-function headerBytes(
+/**
+ * A message in NATS wire form for `nc.publish()`: header block and body in one buffer (one
+ * allocation per message, from Buffer's shared pool when small), no MsgHdrs object and no
+ * intermediate header string beyond the id. `headers.encode()` hands nats.js the header view.
+ */
+export interface WireMessage {
+  readonly headers: { encode(): Uint8Array };
+  readonly body: Uint8Array;
+}
+
+const HDR_START = 'NATS/1.0\r\nNats-Msg-Id: ';
+const EXPECTED_SEQ = '\r\nNats-Expected-Last-Sequence: ';
+const EXPECTED_SUBJECT_SEQ = '\r\nNats-Expected-Last-Subject-Sequence: ';
+
+export function wireMessage(
   id: string,
+  header: string,
   expectedLastSeq: number,
-  header = 'Nats-Expected-Last-Sequence',
+  body: string,
+  /** Further header lines, each ending in CRLF (the leader header under HA), or ''. */
   extra = '',
-): { encode(): Uint8Array } {
-  // Buffer.from takes small strings from a shared pool: cheaper than a TextEncoder allocation each.
-  const bytes = Buffer.from(
-    `NATS/1.0\r\nNats-Msg-Id: ${id}\r\n${header}: ${expectedLastSeq}\r\n${extra}\r\n`,
-    'latin1',
-  );
-  return { encode: () => bytes };
+): WireMessage {
+  const seq = String(expectedLastSeq);
+  // Ids, header names and values are written as latin1: one byte per UTF-16 unit.
+  const hlen = HDR_START.length + id.length + header.length + seq.length + extra.length + 4;
+  const blen = Buffer.byteLength(body, 'utf8');
+  const buf = Buffer.allocUnsafe(hlen + blen);
+  let o = buf.write(HDR_START, 0, 'latin1');
+  o += buf.write(id, o, 'latin1');
+  o += buf.write(header, o, 'latin1');
+  o += buf.write(seq, o, 'latin1');
+  o += buf.write('\r\n', o, 'latin1');
+  if (extra) o += buf.write(extra, o, 'latin1');
+  o += buf.write('\r\n', o, 'latin1');
+  buf.write(body, o, 'utf8');
+  const head = buf.subarray(0, hlen);
+  return { headers: { encode: () => head }, body: buf.subarray(hlen) };
+}
+
+/**
+ * Reads a JetStream publish ack (`{"stream":"…","seq":N}` or `{"stream":"…","seq":N,"duplicate":true}`
+ * or `{"error":{…}}`) straight from its bytes: the sequence for a plain success, else null, and the
+ * caller parses the body as JSON (errors, duplicates, anything unexpected). No string, no JSON.parse
+ * on the hot path.
+ */
+export function ackSeq(data: Uint8Array): number | null {
+  const n = data.length;
+  // The body must be one object whose last member is "seq": `…,"seq":<digits>}`.
+  if (n < 9 || data[0] !== 0x7b /* { */ || data[n - 1] !== 0x7d /* } */) return null;
+  let i = n - 2;
+  let seq = 0;
+  let mul = 1;
+  while (i > 0 && data[i]! >= 0x30 && data[i]! <= 0x39) {
+    seq += (data[i]! - 0x30) * mul;
+    mul *= 10;
+    i--;
+  }
+  if (i === n - 2 || mul > 1e16) return null;
+  // `,"seq":` right before the digits.
+  if (
+    data[i] !== 0x3a /* : */ ||
+    data[i - 1] !== 0x22 /* " */ ||
+    data[i - 2] !== 0x71 /* q */ ||
+    data[i - 3] !== 0x65 /* e */ ||
+    data[i - 4] !== 0x73 /* s */ ||
+    data[i - 5] !== 0x22 /* " */ ||
+    data[i - 6] !== 0x2c /* , */
+  )
+    return null;
+  // The members before: `"stream":"<name>"` only (a stream name has no quote), else the slow path.
+  if (data[1] !== 0x22 || data[2] !== 0x73 /* "s */ || data[i - 7] !== 0x22) return null;
+  for (let j = 11; j < i - 7; j++) if (data[j] === 0x22 || data[j] === 0x5c /* \\ */) return null;
+  const prefix = '{"stream":"';
+  for (let j = 0; j < prefix.length; j++) if (data[j] !== prefix.charCodeAt(j)) return null;
+  return seq;
 }
 
 export class JetStreamSink {
@@ -231,20 +294,22 @@ export class JetStreamSink {
     onFactAck: ((seq: number) => void) | null = null,
   ): void {
     let deltaPending: Pending | null = null;
-    if (delta) deltaPending = this.#send(Streams.deltas, delta, tx, null, this.#bodyBytes(delta));
+    if (delta) deltaPending = this.#send(Streams.deltas, delta, tx, null);
     if (fact) {
-      const body = Buffer.from(fact.body, 'utf8');
+      // The fact's bytes are encoded when it is sent (its expected sequence is known only then);
+      // the window counts UTF-16 units until then, a bound within a factor of three of its bytes.
+      const size = fact.body.length;
       tx.outstanding++;
       this.#inFlight++;
-      this.#inFlightBytes += body.length;
-      this.#factQueue.push({ msg: fact, body, tx, after: deltaPending, onAck: onFactAck });
+      this.#inFlightBytes += size;
+      this.#factQueue.push({ msg: fact, size, tx, after: deltaPending, onAck: onFactAck });
       this.#pumpFacts();
     }
   }
 
   /** Publishes a message on the deltas stream (the transaction commit marker). */
   publishDelta(tx: TxTicket, msg: OutMessage): void {
-    this.#send(Streams.deltas, msg, tx, null, this.#bodyBytes(msg));
+    this.#send(Streams.deltas, msg, tx, null);
   }
 
   /**
@@ -254,26 +319,20 @@ export class JetStreamSink {
    * uses it (0: none); later calls for the subject ignore it.
    */
   publishShared(tx: TxTicket, stream: SharedStream, msg: OutMessage, lastSubjectSeq: number): void {
-    const body = this.#bodyBytes(msg);
+    const bytes = Buffer.byteLength(msg.body, 'utf8');
     tx.outstanding++;
     this.#inFlight++;
-    this.#inFlightBytes += body.length;
+    this.#inFlightBytes += bytes;
     let chain = this.#chains.get(msg.subject);
     if (!chain) {
       chain = { subject: msg.subject, lastSeq: lastSubjectSeq, busy: false, queue: [] };
       this.#chains.set(msg.subject, chain);
     }
-    if (chain.busy) chain.queue.push({ msg, body, tx });
-    else this.#sendShared(Streams[stream], chain, msg, tx, body);
+    if (chain.busy) chain.queue.push({ msg, bytes, tx });
+    else this.#sendShared(Streams[stream], chain, msg, tx, bytes);
   }
 
-  #sendShared(
-    stream: StreamIndex,
-    chain: SubjectChain,
-    msg: OutMessage,
-    tx: TxTicket,
-    body: Uint8Array,
-  ): void {
+  #sendShared(stream: StreamIndex, chain: SubjectChain, msg: OutMessage, tx: TxTicket, bytes: number): void {
     if (this.#failed) throw this.#failed;
     if (this.#closed) throw new SluiceError(ErrorCodes.protocol, 'publish after the session ended');
     this.#o.fence?.();
@@ -281,7 +340,7 @@ export class JetStreamSink {
     chain.busy = true;
     this.#pending.set(id, {
       tx,
-      bytes: body.length,
+      bytes,
       stream,
       expectedSeq: -1,
       sentAt: Date.now(),
@@ -290,16 +349,12 @@ export class JetStreamSink {
       chain,
     });
     this.stats.published[stream]!++;
-    this.stats.bytes += body.length;
+    this.stats.bytes += bytes;
     this.#o.onPublish?.(msg.subject);
-    this.#nc.publish(msg.subject, body, {
+    const wire = wireMessage(msg.id, EXPECTED_SUBJECT_SEQ, chain.lastSeq, msg.body, this.#extraHeader);
+    this.#nc.publish(msg.subject, wire.body, {
       reply: `${this.#inbox}.${id}`,
-      headers: headerBytes(
-        msg.id,
-        chain.lastSeq,
-        'Nats-Expected-Last-Subject-Sequence',
-        this.#extraHeader,
-      ) as never,
+      headers: wire.headers as never,
     });
   }
 
@@ -311,7 +366,7 @@ export class JetStreamSink {
     const next = chain.queue.shift();
     if (!next) return;
     try {
-      this.#sendShared(p.stream, chain, next.msg, next.tx, next.body);
+      this.#sendShared(p.stream, chain, next.msg, next.tx, next.bytes);
     } catch (e) {
       this.#fail(e as Error); // inside the ack callback: end the session, never throw into nats.js
     }
@@ -323,17 +378,13 @@ export class JetStreamSink {
     return this.#o.streams[i as 0 | 1];
   }
 
-  #bodyBytes(msg: OutMessage): Uint8Array {
-    return Buffer.from(msg.body, 'utf8');
-  }
-
   #send(
     stream: typeof Streams.facts | typeof Streams.deltas,
     msg: OutMessage,
     tx: TxTicket,
     onAck: ((seq: number) => void) | null,
-    body: Uint8Array,
-    counted = false,
+    /** Set for a queued fact: already counted in the window, with this size. */
+    countedSize = -1,
   ): Pending {
     // A session that ended must not write again: its sequence expectations are stale, and a late
     // publish (a read that resolved after the session ended) could land between the next session's
@@ -343,9 +394,18 @@ export class JetStreamSink {
     this.#o.fence?.();
     const id = this.#nextId++;
     const expected = this.#lastSeq[stream]++;
+    const wire = wireMessage(msg.id, EXPECTED_SEQ, expected, msg.body, this.#extraHeader);
+    const bytes = wire.body.length;
+    if (countedSize < 0) {
+      tx.outstanding++;
+      this.#inFlight++;
+      this.#inFlightBytes += bytes;
+    } else {
+      this.#inFlightBytes += bytes - countedSize;
+    }
     const p: Pending = {
       tx,
-      bytes: body.length,
+      bytes,
       stream,
       expectedSeq: expected + 1,
       sentAt: Date.now(),
@@ -354,17 +414,12 @@ export class JetStreamSink {
       chain: null,
     };
     this.#pending.set(id, p);
-    if (!counted) {
-      tx.outstanding++;
-      this.#inFlight++;
-      this.#inFlightBytes += body.length;
-    }
     this.stats.published[stream]!++;
-    this.stats.bytes += body.length;
+    this.stats.bytes += bytes;
     this.#o.onPublish?.(msg.subject);
-    this.#nc.publish(msg.subject, body, {
+    this.#nc.publish(msg.subject, wire.body, {
       reply: `${this.#inbox}.${id}`,
-      headers: headerBytes(msg.id, expected, undefined, this.#extraHeader) as never,
+      headers: wire.headers as never,
     });
     return p;
   }
@@ -377,7 +432,7 @@ export class JetStreamSink {
       if (f.after) this.#o.beforeTrailingFact?.();
       q[this.#factHead++] = undefined as never;
       try {
-        this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.body, true);
+        this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.size);
       } catch (e) {
         // Runs inside the ack subscription's callback: an error must end the session, not
         // escape into nats.js and close its reader.
@@ -398,7 +453,13 @@ export class JetStreamSink {
     const p = this.#pending.get(id);
     if (!p) return; // an ack of a message from before a failure: ignore
     this.#pending.delete(id);
-    const text = msg.data.length > 0 ? DEC.decode(msg.data) : '';
+    const data = msg.data;
+    const fast = ackSeq(data);
+    if (fast !== null) {
+      if (!p.chain && fast !== p.expectedSeq) return this.#failSeq(p, fast);
+      return this.#acked(p, fast);
+    }
+    const text = data.length > 0 ? DEC.decode(data) : '';
     let ack: {
       seq?: number;
       duplicate?: boolean;
@@ -445,22 +506,32 @@ export class JetStreamSink {
         new SluiceError(ErrorCodes.publishFailed, 'JetStream reported a duplicate publish; resynchronising.'),
       );
     }
-    if (!p.chain && ack.seq !== p.expectedSeq) {
-      return this.#fail(
-        new SluiceError(
-          ErrorCodes.protocol,
-          `JetStream stored a message at sequence ${ack.seq} of ${this.#streamName(p.stream)}, expected ${p.expectedSeq}: another writer uses the stream.`,
-          { hint: 'Give each Sluice source its own prefix (SLUICE_PREFIX).' },
-        ),
-      );
+    if (typeof ack.seq !== 'number') {
+      return this.#fail(new SluiceError(ErrorCodes.protocol, `unreadable JetStream ack: ${text}`));
     }
+    if (!p.chain && ack.seq !== p.expectedSeq) return this.#failSeq(p, ack.seq);
+    this.#acked(p, ack.seq);
+  }
+
+  #failSeq(p: Pending, seq: number): void {
+    this.#fail(
+      new SluiceError(
+        ErrorCodes.protocol,
+        `JetStream stored a message at sequence ${seq} of ${this.#streamName(p.stream)}, expected ${p.expectedSeq}: another writer uses the stream.`,
+        { hint: 'Give each Sluice source its own prefix (SLUICE_PREFIX).' },
+      ),
+    );
+  }
+
+  /** A message was stored at `seq` (checked): count it, release what waited for it. */
+  #acked(p: Pending, seq: number): void {
     p.acked = true;
     this.stats.acked[p.stream]!++;
     this.#inFlight--;
     this.#inFlightBytes -= p.bytes;
     p.tx.outstanding--;
-    if (p.onAck) p.onAck(ack.seq!);
-    if (p.chain) this.#chainAcked(p, ack.seq!);
+    if (p.onAck) p.onAck(seq);
+    if (p.chain) this.#chainAcked(p, seq);
     if (p.stream === Streams.deltas) this.#pumpFacts();
     this.#advanceCheckpoint();
     this.#wake();
@@ -482,10 +553,13 @@ export class JetStreamSink {
   }
 
   #wake(): void {
+    // Waiters resume once a quarter of the window is free, not at the first free slot: the reader
+    // then processes a batch of changes in one go and nats.js writes them in few socket writes,
+    // instead of one change (and one small write) per acknowledgement while the window is full.
     if (
       this.#waiters.length &&
-      this.#inFlight < this.#o.maxInFlight &&
-      this.#inFlightBytes < this.#o.maxInFlightBytes
+      this.#inFlight <= (this.#o.maxInFlight * 3) >>> 2 &&
+      this.#inFlightBytes <= this.#o.maxInFlightBytes * 0.75
     ) {
       const w = this.#waiters;
       this.#waiters = [];
