@@ -18,6 +18,7 @@ COPY client ./client
 COPY connector ./connector
 COPY consumers ./consumers
 COPY observability ./observability
+COPY connections ./connections
 COPY schemas ./schemas
 COPY examples ./examples
 COPY bench ./bench

@@ -241,7 +241,7 @@ describe('column exclusion and masking', () => {
     );
     expect(streams.get('OBJ_CDC_LARGE')!.includes(hmac(secrets(5).pin.toString()))).toBe(true);
     const allLogs = logs.join('');
-    expect(logs.length).toBeGreaterThan(10);
+    expect(logs.length).toBeGreaterThan(5);
     expect(allLogs).toContain('snapshot done');
     for (const secret of [...everySecret, SALT]) {
       for (const [name, bytes] of streams) {
