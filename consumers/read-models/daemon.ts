@@ -191,6 +191,51 @@ export async function rebuildModel(
   return rows;
 }
 
+/** Milliseconds between attempts at the writer lock while another process holds it. */
+const STANDBY_RETRY_MS = 1000;
+
+/**
+ * The writer's session, waiting (standing by) while another process holds the read database's
+ * writer lock: when that process stops or dies its session ends, PostgreSQL releases the lock, and
+ * this one takes over within STANDBY_RETRY_MS. Null when `signal` aborts first. The lock is also the
+ * fence: every write goes through the session that holds it, so a paused old writer cannot write
+ * after a takeover (there is none while it lives: its session keeps the lock).
+ */
+async function writerSession(
+  cfg: ReadModelsConfig,
+  log: ReadModelsLogger,
+  signal: AbortSignal,
+  metrics: ReadModelMetrics,
+): Promise<ReadModelsSession | null> {
+  let standing = false;
+  while (!signal.aborted) {
+    try {
+      const s = await openSession(cfg, log, metrics);
+      if (standing) log.info({ module: 'read-models' }, 'writer lock taken: this process takes over');
+      return s;
+    } catch (e) {
+      if (!(e instanceof ReadModelError) || e.code !== ReadModelErrorCodes.busy) throw e;
+      if (!standing) {
+        standing = true;
+        log.info(
+          { module: 'read-models' },
+          'standing by: another sluice read-models process writes this read database; taking over when it stops',
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, STANDBY_RETRY_MS);
+        function done() {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+  return null;
+}
+
 /**
  * Runs the daemon until `signal` aborts. `onApplied` is called after each committed batch; `onReady`
  * once the models are checked, the writer lock taken and the models built (the CLI starts the
@@ -204,7 +249,8 @@ export async function runReadModels(
   onReady: () => Promise<void> = async () => undefined,
   metrics: ReadModelMetrics = new ReadModelMetrics(),
 ): Promise<void> {
-  const s = await openSession(cfg, log, metrics);
+  const s = await writerSession(cfg, log, signal, metrics);
+  if (!s) return;
   let reader: FactReader | null = null;
   try {
     await onReady();
