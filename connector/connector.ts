@@ -40,6 +40,7 @@ import { loadEventContracts } from './events/contracts-module.js';
 import type { EventContracts } from '../schemas/outbox.js';
 import { RowCache } from './events/row-cache.js';
 import { JetStreamSink } from './sink/jetstream-sink.js';
+import { idleConfirmable, movesConfirmed } from './sink/checkpoint.js';
 import {
   ensureStreams,
   lastFact,
@@ -344,7 +345,7 @@ export class Connector {
       onCheckpoint: (endLsn) => {
         this.metrics.checkpoint(endLsn);
         if (lease && !lease.held) return;
-        if (stream && endLsn > stream.confirmed) {
+        if (stream && movesConfirmed(stream.confirmed, endLsn)) {
           stream.confirm(endLsn);
           this.status.confirmedLsn = endLsn;
         }
@@ -599,7 +600,14 @@ export class Connector {
     walEnd: bigint,
   ): void {
     if (this.#lease && !this.#lease.held) return;
-    if (queued === 0 && !processor.inTransaction && sink.idle && walEnd > stream.confirmed) {
+    const state = {
+      queued,
+      inTransaction: processor.inTransaction,
+      sinkBusy: !sink.idle,
+      walEnd,
+      confirmed: stream.confirmed,
+    };
+    if (idleConfirmable(state)) {
       stream.confirm(walEnd);
       this.status.confirmedLsn = walEnd;
     }

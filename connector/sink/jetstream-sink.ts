@@ -26,6 +26,9 @@
  */
 import { createInbox, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import { Checkpoint, TxTicket } from './checkpoint.js';
+
+export { TxTicket };
 
 /** The streams a connector writes: its own two, and the two it shares with other writers. */
 export const Streams = { facts: 0, deltas: 1, events: 2, dlq: 3 } as const;
@@ -39,14 +42,6 @@ export interface OutMessage {
   /** Deterministic event id, sent as Nats-Msg-Id. */
   readonly id: string;
   readonly body: string;
-}
-
-/** A source transaction as the sink tracks it. */
-export class TxTicket {
-  /** Messages published or queued and not yet acknowledged. */
-  outstanding = 0;
-  /** Set by commit(): the source sent the whole transaction. */
-  endLsn: bigint | null = null;
 }
 
 export interface SinkOptions {
@@ -207,8 +202,8 @@ export class JetStreamSink {
   readonly #lastSeq: [number, number];
   readonly #factQueue: QueuedFact[] = [];
   #factHead = 0;
-  readonly #txs: TxTicket[] = [];
-  #txHead = 0;
+  /** Tickets of the transactions not yet confirmed (see checkpoint.ts). */
+  readonly #checkpoint = new Checkpoint();
   #inFlight = 0;
   #inFlightBytes = 0;
   #waiters: Waiter[] = [];
@@ -252,7 +247,7 @@ export class JetStreamSink {
 
   /** True when nothing is in flight and no transaction is open. */
   get idle(): boolean {
-    return this.#inFlight === 0 && this.#txHead === this.#txs.length;
+    return this.#inFlight === 0 && !this.#checkpoint.pending;
   }
 
   /** Resolves when there is room in the window; undefined (no promise) when there is room now. */
@@ -272,14 +267,12 @@ export class JetStreamSink {
 
   /** Opens a transaction ticket; messages of the transaction are counted against it. */
   begin(): TxTicket {
-    const tx = new TxTicket();
-    this.#txs.push(tx);
-    return tx;
+    return this.#checkpoint.begin();
   }
 
   /** The source sent the whole transaction; it completes when its messages are acknowledged. */
   commit(tx: TxTicket, endLsn: bigint): void {
-    tx.endLsn = endLsn;
+    this.#checkpoint.commit(tx, endLsn);
     this.#advanceCheckpoint();
   }
 
@@ -538,17 +531,7 @@ export class JetStreamSink {
   }
 
   #advanceCheckpoint(): void {
-    let last: bigint | null = null;
-    while (this.#txHead < this.#txs.length) {
-      const tx = this.#txs[this.#txHead]!;
-      if (tx.endLsn === null || tx.outstanding > 0) break;
-      last = tx.endLsn;
-      this.#txs[this.#txHead++] = undefined as never;
-    }
-    if (this.#txHead > 1024 && this.#txHead * 2 > this.#txs.length) {
-      this.#txs.splice(0, this.#txHead);
-      this.#txHead = 0;
-    }
+    const last = this.#checkpoint.advance();
     if (last !== null) this.#o.onCheckpoint(last);
   }
 

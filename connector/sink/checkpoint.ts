@@ -1,0 +1,92 @@
+/**
+ * The checkpoint: which source position may be confirmed to PostgreSQL. This is where the no-loss
+ * guarantee lives (DESIGN.md, "Guarantees"): the slot's confirmed position moves only past
+ * transactions whose every message JetStream acknowledged, never backwards, and while idle only
+ * when nothing at all is in flight.
+ *
+ * Pure bookkeeping, no I/O: the sink opens a ticket per source transaction (`begin`), counts each
+ * message of it sent and acknowledged on the ticket, and marks it complete when the source sent
+ * the whole transaction (`commit`). `advance()` then pops completed tickets in source order and
+ * returns the end LSN of the newest one: a transaction whose messages are all acknowledged, but
+ * behind one that is not, waits for it — the checkpoint is a low watermark, not a maximum.
+ */
+/** A source transaction as the sink tracks it. */
+export class TxTicket {
+  /** Messages published or queued and not yet acknowledged. */
+  outstanding = 0;
+  /** Set by commit(): the source sent the whole transaction. */
+  endLsn: bigint | null = null;
+}
+
+/** Tickets of the open and unconfirmed transactions, in source order. */
+export class Checkpoint {
+  readonly #txs: TxTicket[] = [];
+  #head = 0;
+
+  /** Opens a ticket for the next source transaction. */
+  begin(): TxTicket {
+    const tx = new TxTicket();
+    this.#txs.push(tx);
+    return tx;
+  }
+
+  /** The source sent the whole transaction; it completes once `outstanding` reaches 0. */
+  commit(tx: TxTicket, endLsn: bigint): void {
+    tx.endLsn = endLsn;
+  }
+
+  /** True while some ticket is not complete (a transaction open, or a message unacknowledged). */
+  get pending(): boolean {
+    return this.#head < this.#txs.length;
+  }
+
+  /**
+   * Pops the complete tickets at the head, in order; returns the end LSN of the last one popped,
+   * or null when the head ticket is not complete.
+   */
+  advance(): bigint | null {
+    let last: bigint | null = null;
+    while (this.#head < this.#txs.length) {
+      const tx = this.#txs[this.#head]!;
+      if (tx.endLsn === null || tx.outstanding > 0) break;
+      last = tx.endLsn;
+      this.#txs[this.#head++] = undefined as never;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#txs.length) {
+      this.#txs.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return last;
+  }
+}
+
+/**
+ * Whether a checkpoint (`endLsn`, from `Checkpoint.advance`) moves the confirmed position: only
+ * forward. (A heartbeat confirmed while idle may already be past an end LSN reported later.)
+ */
+export function movesConfirmed(confirmed: bigint, endLsn: bigint): boolean {
+  return endLsn > confirmed;
+}
+
+/** What the idle rule looks at when the walsender reports its position (a keepalive). */
+export interface IdleState {
+  /** Messages received from the socket and not processed yet. */
+  readonly queued: number;
+  /** The processor is between a BEGIN and its COMMIT. */
+  readonly inTransaction: boolean;
+  /** The sink has a ticket pending or a message in flight. */
+  readonly sinkBusy: boolean;
+  /** The walsender's position (keepalive `walEnd`). */
+  readonly walEnd: bigint;
+  /** The slot's confirmed position now. */
+  readonly confirmed: bigint;
+}
+
+/**
+ * With nothing queued, no transaction open and nothing in flight, every change before the
+ * walsender's position is durable (or was not published): that position may be confirmed, else an
+ * idle source database pins WAL that other databases on the server write.
+ */
+export function idleConfirmable(s: IdleState): boolean {
+  return s.queued === 0 && !s.inTransaction && !s.sinkBusy && s.walEnd > s.confirmed;
+}
