@@ -15,6 +15,7 @@ import { connectToNats } from '../connections/nats-connect.js';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
+import type { ConnectorStatus } from './ports.js';
 import { ErrorCodes, SluiceError, describeError, natsConnectError, sessionError } from './errors.js';
 import type { Logger } from './logger.js';
 import { ReplicationStream } from './source/replication-stream.js';
@@ -59,6 +60,7 @@ import { heartbeatRequestSubject, streamNames } from '../schemas/subjects.js';
 import { formatLsn } from '../schemas/versions.js';
 import { Metrics } from './observability/metrics.js';
 import { Snapshotter } from './snapshot/snapshotter.js';
+import { KvSnapshotProgress } from './sink/snapshot-store.js';
 import { HeartbeatEmitter } from './source/heartbeat-emitter.js';
 import { HeartbeatPublisher } from './events/heartbeat-events.js';
 import { aborted as abortedPromise, sleep } from './lifecycle.js';
@@ -108,18 +110,6 @@ export async function connectNats(
   } catch (cause) {
     throw natsConnectError(cause);
   }
-}
-
-export interface ConnectorStatus {
-  /** `standby`: another replica holds the leader lease (`ha: on`). */
-  state: 'starting' | 'standby' | 'streaming' | 'backoff' | 'stopped';
-  /** With `ha: on`, the holder of the leader lease as last seen (this process when leading), else null. */
-  leader: string | null;
-  confirmedLsn: bigint;
-  lastError: string | null;
-  /** Code of the error that ended the last session (connector/errors.ts), or null. */
-  lastErrorCode: string | null;
-  sessions: number;
 }
 
 export class Connector {
@@ -260,10 +250,9 @@ export class Connector {
       const lease = this.#lease;
       this.#snapshotter = new Snapshotter({
         cfg,
-        nc: this.#nc!,
-        jsm: this.#jsm,
         log: this.#log,
         metrics: this.metrics,
+        progress: await KvSnapshotProgress.open(this.#nc!, cfg.prefix, cfg.streams.replicas),
         ...(lease ? { fence: () => lease.check() } : {}),
       });
       await this.#snapshotter.init(pub.added, plan.full);

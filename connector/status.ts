@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { connectSql, slotInfo, type SlotInfo } from './source/setup.js';
 import { manager } from './sink/streams.js';
 import { streamNames } from '../schemas/subjects.js';
-import { listSnapshots, openSnapshotBucket, type SnapshotState } from './snapshot/snapshotter.js';
+import { listSnapshots, openSnapshotBucket, type SnapshotState } from './sink/snapshot-store.js';
 import { readLeader, type LeaseValue } from './ha/leader-lease.js';
 
 /**

@@ -9,7 +9,7 @@
  * two runs is compared.
  */
 import { runTraffic, seedShop, type TrafficStats } from '../../examples/shop/index.js';
-import type { SnapshotState } from '../../connector/snapshot/snapshotter.js';
+import type { SnapshotState } from '../../connector/sink/snapshot-store.js';
 import { CREATE_BENCH_TABLE, insertRowsOneTx } from '../support/bench-table.js';
 import { nowMs, pgClient, pollUntil } from '../support/bench-env.js';
 import { spawnConnector, waitStreaming, type ConnectorProcess } from '../support/connector-process.js';

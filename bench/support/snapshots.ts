@@ -5,7 +5,7 @@ import {
   openSnapshotBucket,
   snapshotKey,
   type SnapshotState,
-} from '../../connector/snapshot/snapshotter.js';
+} from '../../connector/sink/snapshot-store.js';
 import { pollUntil } from './bench-env.js';
 import { PREFIX } from './streams.js';
 

@@ -6,7 +6,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { streamNames } from '../../schemas/subjects.js';
 import { schemaBucketName } from '../../connector/sink/schema-store.js';
-import { snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
+import { snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 
 export const PREFIX = 'cdc';
 export const STREAMS = streamNames(PREFIX);

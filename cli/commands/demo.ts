@@ -20,7 +20,7 @@ import { Connector } from '../../connector/connector.js';
 import { silentLogger } from '../../connector/logger.js';
 import { connectSql, slotInfo } from '../../connector/source/setup.js';
 import { streamNames } from '../../schemas/subjects.js';
-import { listSnapshots, snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
+import { listSnapshots, snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 import { parseReadModelsConfig } from '../../consumers/read-models/config.js';
 import { runReadModels } from '../../consumers/read-models/daemon.js';
 import { startQueryApi, type QueryApi } from '../../consumers/query-api/index.js';

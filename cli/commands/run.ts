@@ -2,7 +2,7 @@
 import { Connector } from '../../connector/connector.js';
 import { createLogger } from '../../connector/logger.js';
 import { startHttpServer } from '../../connector/observability/http-server.js';
-import { startStatusPoller } from '../../connector/observability/status-poller.js';
+import { startStatusPoller } from '../../connector/status-poller.js';
 import { Metrics } from '../../connector/observability/metrics.js';
 import { createMetricsRegistry } from '../../observability/metrics-registry.js';
 import { configFrom, parseOptions } from './common.js';

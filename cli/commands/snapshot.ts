@@ -5,7 +5,7 @@
 import { connectNats } from '../../connector/connector.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 import { silentLogger } from '../../connector/logger.js';
-import { listSnapshots, openSnapshotBucket, requestSnapshot } from '../../connector/snapshot/snapshotter.js';
+import { listSnapshots, openSnapshotBucket, requestSnapshot } from '../../connector/sink/snapshot-store.js';
 import { configFrom, parseOptions, print } from './common.js';
 
 export async function snapshotCommand(argv: string[]): Promise<number> {

@@ -8,7 +8,7 @@ import { connectSql, publicationNames, quoteIdent, slotInfo } from '../../connec
 import { manager } from '../../connector/sink/streams.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { schemaBucketName } from '../../connector/sink/schema-store.js';
-import { snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
+import { snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 import { largeBucketName } from '../../connector/sink/large-events.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 import { configFrom, parseOptions, print } from './common.js';

@@ -5,10 +5,10 @@
  * events.
  */
 import { describe, expect, it } from 'vitest';
-import { ChangeProcessor, referenceBody, type ChangeSink, type FactStore } from './change-processor.js';
-import { MemorySchemaRegistry, type Catalog } from './tables.js';
+import { ChangeProcessor, referenceBody } from './change-processor.js';
+import { MemorySchemaRegistry } from './tables.js';
 import { RowCache } from './row-cache.js';
-import { TxTicket, type OutMessage, type SharedStream } from '../sink/jetstream-sink.js';
+import type { Catalog, ChangeSink, FactStore, OutMessage, SharedStream, TxTicket } from '../ports.js';
 import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { silentLogger } from '../logger.js';
@@ -54,7 +54,7 @@ class RecordingSink implements ChangeSink {
   }
   async drained() {}
   begin() {
-    return new TxTicket();
+    return { endLsn: null };
   }
   commit(_tx: TxTicket, endLsn: bigint) {
     this.committed.push(endLsn);

@@ -15,75 +15,30 @@
  */
 import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
 import { pgTimestampToIso } from '../source/pgoutput.js';
-import { describeRelation, type Catalog, type SchemaRegistry, type TableInfo } from './tables.js';
+import { describeRelation } from './tables.js';
 import { RowCache, type Row } from './row-cache.js';
 import { schemaEventMessage } from './schema-events.js';
-import { objectFragments, fragmentAt } from './json-fragments.js';
+import { objectFragments, fragmentAt } from '../json-fragments.js';
 import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
 import { COMMIT_MARKER_IDX, formatLsn, formatVersion, type Position } from '../../schemas/versions.js';
 import { txSubject } from '../../schemas/subjects.js';
-import type { OutMessage, SharedStream, TxTicket } from '../sink/jetstream-sink.js';
+import type {
+  Catalog,
+  ChangeSink,
+  FactStore,
+  LargeEventSink,
+  LogicalMessage,
+  OutMessage,
+  RowSource,
+  SchemaRegistry,
+  SnapshotTarget,
+  TableInfo,
+  TxTicket,
+} from '../ports.js';
 import type { Logger } from '../logger.js';
 import { DomainEvents, type DomainEventOptions } from './domain-events.js';
 import { CONTEXT_PREFIX, OUTBOX_PREFIX } from '../../schemas/outbox.js';
 import type { ColumnPolicy } from './column-policy.js';
-
-/** The sink as the processor uses it. */
-export interface ChangeSink {
-  capacity(): Promise<void> | undefined;
-  drained(): Promise<void>;
-  begin(): TxTicket;
-  commit(tx: TxTicket, endLsn: bigint): void;
-  publishChange(
-    tx: TxTicket,
-    delta: OutMessage | null,
-    fact: OutMessage | null,
-    onFactAck?: ((seq: number) => void) | null,
-  ): void;
-  publishDelta(tx: TxTicket, msg: OutMessage): void;
-  /** Publishes on `<P>_EVENTS` / `<P>_DLQ`, in order per subject (domain events, see domain-events.ts). */
-  publishShared(tx: TxTicket, stream: SharedStream, msg: OutMessage, lastSubjectSeq: number): void;
-}
-
-/**
- * Reads current values from the source database: the last resort for an unchanged TOAST value of a
- * row Sluice never saw (no cached row, no fact). Returns fragments by column index, or null when
- * the row is gone.
- */
-export interface RowSource {
-  readColumns(
-    t: TableInfo,
-    key: readonly string[],
-    columns: readonly number[],
-  ): Promise<Map<number, string> | null>;
-}
-
-/** Reads of the facts stream the processor needs. */
-export interface FactStore {
-  /** Stored text of the latest fact on a subject, or null. */
-  lastFact(subject: string): Promise<string | null>;
-  /** Removes a table's facts stored below the TRUNCATE marker on `markerSubject`. */
-  purgeTable(tableFilter: string, markerSubject: string): Promise<void>;
-}
-
-/** A logical decoding message (pg_logical_emit_message) with its position, for the snapshotter. */
-export interface LogicalMessage {
-  prefix: string;
-  content: Buffer;
-  transactional: boolean;
-  /** Commit LSN of the enclosing transaction (transactional) or the message LSN. */
-  commitLsn: bigint;
-  idx: number;
-}
-
-/** Stores a whole event body elsewhere and names it; see connector/sink/large-events.ts. */
-export interface LargeEventSink {
-  /** Largest message the server accepts, in bytes (max_payload). */
-  readonly maxPayload: number;
-  /** Name of the store, as put in `dataref.store`. */
-  readonly store: string;
-  put(name: string, body: string): Promise<void>;
-}
 
 /** Bytes kept free for subject, headers and protocol overhead. */
 const MESSAGE_OVERHEAD = 1024;
@@ -153,7 +108,7 @@ type Change =
     }
   | { kind: 'delete'; t: TableInfo; oldRow: Row | null; keyRow: (string | undefined)[] };
 
-export class ChangeProcessor {
+export class ChangeProcessor implements SnapshotTarget {
   readonly #o: ProcessorOptions;
   readonly #tables = new Map<number, TableInfo>();
   readonly #sourceJson: string;

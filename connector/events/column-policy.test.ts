@@ -10,10 +10,10 @@ import {
   maskedColumnSchema,
   REDACTED,
 } from './column-policy.js';
-import { ChangeProcessor, type ChangeSink } from './change-processor.js';
-import { MemorySchemaRegistry, type Catalog } from './tables.js';
+import { ChangeProcessor } from './change-processor.js';
+import { MemorySchemaRegistry } from './tables.js';
 import { RowCache } from './row-cache.js';
-import { TxTicket, type OutMessage } from '../sink/jetstream-sink.js';
+import type { Catalog, ChangeSink, OutMessage, TxTicket } from '../ports.js';
 import type { PgoutputMessage } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { silentLogger } from '../logger.js';
@@ -153,7 +153,7 @@ class Sink implements ChangeSink {
   }
   async drained() {}
   begin() {
-    return new TxTicket();
+    return { endLsn: null };
   }
   commit() {}
   publishChange(_tx: TxTicket, delta: OutMessage | null, fact: OutMessage | null) {

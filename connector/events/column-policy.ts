@@ -20,11 +20,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { ErrorCodes, SluiceError } from '../errors.js';
-import type { JsonSchema, ValueMapper } from './type-mapping.js';
+import type { JsonSchema } from './type-mapping.js';
+import type { MaskKind, ValueMapper } from '../ports.js';
 
 /** How a column's values are masked. */
-export const MaskKinds = ['hash', 'redact', 'null'] as const;
-export type MaskKind = (typeof MaskKinds)[number];
+export const MaskKinds = ['hash', 'redact', 'null'] as const satisfies readonly MaskKind[];
+export type { MaskKind };
 
 /** What `redact` publishes in place of a value. */
 export const REDACTED = '****';

@@ -15,11 +15,11 @@
  * skips an event exactly when its subject's last stored event has this version or a newer one
  * (read once per subject and session): nothing twice, nothing skipped.
  */
-import type { TxTicket, OutMessage, SharedStream } from '../sink/jetstream-sink.js';
+import type { TxTicket, OutMessage, SharedStream } from '../ports.js';
 import { formatVersion } from '../../schemas/versions.js';
 import { outboxDeadLetterSubject, outboxSubject, type EventContracts } from '../../schemas/outbox.js';
 import { readContextMessage, readOutboxMessage } from './outbox-messages.js';
-import { objectFragments } from './json-fragments.js';
+import { objectFragments } from '../json-fragments.js';
 import type { Logger } from '../logger.js';
 
 /** The open transaction as this module sees it (the change processor's transaction state). */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { EventValidator } from './event-validator.js';
-import { ChangeProcessor, type ChangeSink } from './change-processor.js';
-import { MemorySchemaRegistry, type Catalog } from './tables.js';
+import { ChangeProcessor } from './change-processor.js';
+import { MemorySchemaRegistry } from './tables.js';
 import { RowCache } from './row-cache.js';
-import { TxTicket, type OutMessage } from '../sink/jetstream-sink.js';
+import type { Catalog, ChangeSink, OutMessage } from '../ports.js';
 import type { PgoutputMessage } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { silentLogger } from '../logger.js';
@@ -34,7 +34,7 @@ async function publish(validator: EventValidator, messages: PgoutputMessage[]) {
   const sink: ChangeSink = {
     capacity: () => undefined,
     drained: async () => undefined,
-    begin: () => new TxTicket(),
+    begin: () => ({ endLsn: null }),
     commit: () => undefined,
     publishChange: (_t, d, f) => void out.push(...[d, f].filter((m): m is OutMessage => m !== null)),
     publishDelta: (_t, m) => void out.push(m),

@@ -14,11 +14,9 @@ import type { z } from 'zod';
 import { dataschemaUri } from '../../schemas/registry.js';
 import { DeltaEvent, FactEvent, HeartbeatEvent, SchemaEvent, TxMarkerEvent } from '../../schemas/events.js';
 import { rowProperties, rowZod, runtimeBuilder, translateSchema } from '../../schemas/json-schema-to-zod.js';
-import type { OutMessage, TxTicket } from '../sink/jetstream-sink.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ChangeSink } from './change-processor.js';
-import type { SchemaRegistry } from './tables.js';
+import type { ChangeSink, OutMessage, SchemaRegistry, TxTicket } from '../ports.js';
 
 /** What a mismatch does: `warn` logs it and publishes, `fail` throws (the session ends). */
 export type ValidationMode = 'warn' | 'fail';

@@ -3,11 +3,11 @@
  * recording sink; when a heartbeat event is published, at which position, and after what.
  */
 import { describe, expect, it } from 'vitest';
-import { ChangeProcessor, type ChangeSink } from './change-processor.js';
+import { ChangeProcessor } from './change-processor.js';
 import { HeartbeatPublisher } from './heartbeat-events.js';
-import { MemorySchemaRegistry, type Catalog } from './tables.js';
+import { MemorySchemaRegistry } from './tables.js';
 import { RowCache } from './row-cache.js';
-import { TxTicket, type OutMessage } from '../sink/jetstream-sink.js';
+import type { Catalog, ChangeSink, OutMessage, TxTicket } from '../ports.js';
 import type { PgoutputMessage } from '../source/pgoutput.js';
 import { HEARTBEAT_MESSAGE_PREFIX, heartbeatContent } from '../source/heartbeat-emitter.js';
 import { silentLogger } from '../logger.js';
@@ -62,7 +62,7 @@ class RecordingSink implements ChangeSink {
     for (const w of this.#drainWaiters.splice(0)) w();
   }
   begin() {
-    return new TxTicket();
+    return { endLsn: null };
   }
   commit() {}
   publishChange(_tx: TxTicket, delta: OutMessage | null, fact: OutMessage | null) {

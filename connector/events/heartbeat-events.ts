@@ -22,8 +22,7 @@
  */
 import { heartbeatSubject } from '../../schemas/subjects.js';
 import { formatLsn } from '../../schemas/versions.js';
-import type { OutMessage } from '../sink/jetstream-sink.js';
-import type { LogicalMessage } from './change-processor.js';
+import type { LogicalMessage, OutMessage } from '../ports.js';
 import { HEARTBEAT_MESSAGE_PREFIX, heartbeatContent } from '../source/heartbeat-emitter.js';
 
 /** The heartbeat event of a position: deterministic id, body a CloudEvent of type io.sluice.heartbeat. */

@@ -7,7 +7,7 @@
  * the text the application emitted, so a big integer in it keeps every digit. It is parsed only to
  * check it (shape and, where one is registered, the type's contract).
  */
-import { objectFragments } from './json-fragments.js';
+import { objectFragments } from '../json-fragments.js';
 import {
   MAX_CONTEXT_BYTES,
   OutboxMessage,

@@ -11,8 +11,7 @@ import type { SchemaEventData } from '../../schemas/events.js';
 import { columnsOf, keyOf } from '../../schemas/registry.js';
 import { schemaSubject } from '../../schemas/subjects.js';
 import { formatLsn, formatVersion } from '../../schemas/versions.js';
-import type { OutMessage } from '../sink/jetstream-sink.js';
-import type { TableInfo } from './tables.js';
+import type { OutMessage, TableInfo } from '../ports.js';
 
 /** Where in the source's commit order the schema event sits. */
 export interface SchemaEventPlace {

@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { RelationMessage } from '../source/pgoutput.js';
-import type { PgType } from '../source/type-catalog.js';
-import { columnSchema, mapperFor, type ValueMapper } from './type-mapping.js';
+import { columnSchema, mapperFor } from './type-mapping.js';
+import type { Catalog, ColumnInfo, SchemaRegistry, TableInfo, ValueMapper } from '../ports.js';
 import { deltaSubject, factTableSubject } from '../../schemas/subjects.js';
 import {
   dataschemaUri,
@@ -18,86 +18,7 @@ import {
   type TableShape,
 } from '../../schemas/registry.js';
 import type { Position } from '../../schemas/versions.js';
-import {
-  keyViolation,
-  maskedColumnSchema,
-  MASKED_TEXT_TYPE,
-  type ColumnPolicy,
-  type MaskKind,
-} from './column-policy.js';
-
-/** Catalog access the registry needs; implemented over a pg connection in the composition root. */
-export interface Catalog {
-  loadTypes(oids: number[]): Promise<Map<number, PgType>>;
-  /**
-   * Primary-key columns (else replica-identity index columns), NOT NULL columns, and per column its
-   * attnum and type (published columns, in attnum order) and whether it has a default, as the
-   * catalog says now — which may already be past the Relation message being described.
-   */
-  describe(relationId: number): Promise<{
-    identity: string[];
-    notNull: Set<string>;
-    attributes?: { name: string; attnum: number; typeOid: number }[];
-    defaults?: Set<string>;
-  }>;
-}
-
-/**
- * Assigns each distinct column layout of a table an increasing integer version (see
- * resolveVersion in schemas/registry.ts); `at` is the position of the event the layout would take
- * effect at, null outside the stream (the snapshotter).
- */
-export interface SchemaRegistry {
-  resolve(shape: TableShape, at: Position | null): Promise<Resolution>;
-}
-
-export interface ColumnInfo {
-  readonly name: string;
-  /** The published type's OID: text (25) for a column masked with hash or redact (column-policy.ts). */
-  readonly typeOid: number;
-  /** Text of a non-NULL value → JSON fragment; a masked column's mapper masks (column-policy.ts). */
-  readonly mapper: ValueMapper;
-  /** `"name":` — the column's JSON member prefix, escaped once. */
-  readonly member: string;
-  /** How the column policy masks the column's values, if it does (column-policy.ts). */
-  readonly mask?: MaskKind;
-}
-
-export interface TableInfo {
-  readonly relationId: number;
-  readonly schema: string;
-  readonly table: string;
-  /** "schema.table" */
-  readonly name: string;
-  /** JSON string of `name`. */
-  readonly nameJson: string;
-  readonly replicaIdentity: RelationMessage['replicaIdentity'];
-  readonly columns: readonly ColumnInfo[];
-  /**
-   * Index into the Relation message's columns (pgoutput tuples) of each of `columns`, when the
-   * column policy excludes some (column-policy.ts); null when they are the same columns.
-   */
-  readonly sourceIdx: readonly number[] | null;
-  /** Indexes of identity columns into `columns`; empty when the table has no usable identity. */
-  readonly keyIdx: readonly number[];
-  readonly schemaVersion: number;
-  /** `<P>.fact.<schema>.<table>.` */
-  readonly factPrefix: string;
-  /** `<P>.delta.<schema>.<table>.<op>.` per op */
-  readonly deltaPrefix: Readonly<Record<'insert' | 'update' | 'delete' | 'truncate', string>>;
-  /** CloudEvents `dataschema`. */
-  readonly dataschema: string;
-  /** JSON Schema of a row of this table. */
-  readonly rowSchema: object;
-  /** The registry's record of this version. */
-  readonly schemaEntry: StoredSchemaVersion;
-  /** True when this version takes effect exactly at the position it was described at (a schema event belongs there). */
-  readonly schemaChanged: boolean;
-  /** When `schemaChanged`: the version in effect right before, if any. */
-  readonly schemaPrevious: StoredSchemaVersion | null;
-  /** Every recorded version of the table (to read facts stored under older versions). */
-  readonly schemaHistory: readonly StoredSchemaVersion[];
-}
+import { keyViolation, maskedColumnSchema, MASKED_TEXT_TYPE, type ColumnPolicy } from './column-policy.js';
 
 /**
  * Builds TableInfo from a Relation message. `policy` (column exclusion and masking) is applied

@@ -13,9 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { PgType } from '../source/type-catalog.js';
-
-/** Maps one non-NULL value's PostgreSQL text form to a serialized JSON fragment (JSON text). */
-export type ValueMapper = (text: string) => string;
+import type { ValueMapper } from '../ports.js';
 
 /** A JSON Schema (draft 2020-12) fragment as a plain object. */
 export type JsonSchema = Record<string, unknown>;

@@ -4,10 +4,17 @@
  * stands by while another one leads; 503 while the connector waits out an outage) and /metrics (Prometheus text of the process's registry).
  */
 import { startObservabilityServer, type ObservabilityServer } from '../../observability/http-server.js';
-import type { Connector } from '../connector.js';
+import type { ConnectorStatus } from '../ports.js';
+import type { Metrics } from './metrics.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 
-export async function startHttpServer(port: number, connector: Connector): Promise<ObservabilityServer> {
+/** What the endpoints read of the connector (connector.ts `Connector`). */
+export interface Observed {
+  readonly status: ConnectorStatus;
+  readonly metrics: Metrics;
+}
+
+export async function startHttpServer(port: number, connector: Observed): Promise<ObservabilityServer> {
   return startObservabilityServer({
     port,
     registry: connector.metrics.registry,

@@ -5,8 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Metrics } from './metrics.js';
 import { encodeName } from '../../schemas/keys.js';
-import type { ChangeProcessor } from '../events/change-processor.js';
-import type { JetStreamSink } from '../sink/jetstream-sink.js';
+import type { CountedProcessor, CountedSink } from '../ports.js';
 
 /** The value of one series in Prometheus text (`name{labels} value`), or undefined. */
 function value(text: string, series: string): number | undefined {
@@ -17,13 +16,13 @@ function value(text: string, series: string): number | undefined {
 const processor = (n: number) =>
   ({
     stats: { changes: n, transactions: n, skipped: n, fetches: n, large: n, dbReads: n },
-  }) as unknown as ChangeProcessor;
+  }) satisfies CountedProcessor;
 const sink = (n: number) =>
   ({
     stats: { published: [n, 2 * n, 3 * n, 0], acked: [n, 2 * n, 3 * n, 0], bytes: 10 * n, duplicates: n },
     inFlight: 3,
     inFlightBytes: 300,
-  }) as unknown as JetStreamSink;
+  }) satisfies CountedSink;
 
 /** Microseconds since 2000-01-01 of a Unix time in milliseconds. */
 const pgTime = (ms: number) => BigInt(ms) * 1000n - 946_684_800_000_000n;

@@ -17,9 +17,7 @@ import {
   type Registry,
 } from '../../observability/metrics-registry.js';
 import { parseSubject } from '../../schemas/subjects.js';
-import type { ChangeProcessor } from '../events/change-processor.js';
-import type { HeartbeatPublisher } from '../events/heartbeat-events.js';
-import type { JetStreamSink } from '../sink/jetstream-sink.js';
+import type { CountedHeartbeats, CountedProcessor, CountedSink } from '../ports.js';
 
 /** Upper bounds (seconds) of the commit → acknowledgement latency histogram. */
 export const COMMIT_ACK_BUCKETS = [
@@ -66,9 +64,9 @@ export class Metrics {
   readonly registry: Registry;
   readonly #prefix: string;
   readonly retainedWalWarnBytes: number;
-  #processor: ChangeProcessor | null = null;
-  #sink: JetStreamSink | null = null;
-  #heartbeats: HeartbeatPublisher | null = null;
+  #processor: CountedProcessor | null = null;
+  #sink: CountedSink | null = null;
+  #heartbeats: CountedHeartbeats | null = null;
   #status: StatusView | null = null;
   /** Totals carried over from finished sessions. */
   readonly #base = {
@@ -153,7 +151,7 @@ export class Metrics {
       'Rows read from the source database for unchanged TOAST values Sluice never saw.',
       p('dbReads'),
     );
-    const perStream = (read: (s: JetStreamSink | null, i: number) => number, base: number[]) =>
+    const perStream = (read: (s: CountedSink | null, i: number) => number, base: number[]) =>
       function (this: Counter<'stream'>) {
         this.reset();
         STREAMS.forEach((stream, i) => this.inc({ stream }, base[i]! + read(sinkOf(), i)));
@@ -278,11 +276,7 @@ export class Metrics {
   }
 
   /** A new session's processor, sink and heartbeat publisher; the old ones' counters are kept. */
-  attach(
-    processor: ChangeProcessor,
-    sink: JetStreamSink,
-    heartbeats: HeartbeatPublisher | null = null,
-  ): void {
+  attach(processor: CountedProcessor, sink: CountedSink, heartbeats: CountedHeartbeats | null = null): void {
     const b = this.#base;
     if (this.#processor) {
       const s = this.#processor.stats;

@@ -10,8 +10,9 @@
  * returns the end LSN of the newest one: a transaction whose messages are all acknowledged, but
  * behind one that is not, waits for it — the checkpoint is a low watermark, not a maximum.
  */
-/** A source transaction as the sink tracks it. */
-export class TxTicket {
+import type { TxTicket as TxTicketPort } from '../ports.js';
+/** A source transaction as the sink tracks it (the `TxTicket` the events hold, ports.ts). */
+export class TxTicket implements TxTicketPort {
   /** Messages published or queued and not yet acknowledged. */
   outstanding = 0;
   /** Set by commit(): the source sent the whole transaction. */

@@ -27,23 +27,11 @@
 import { createInbox, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { Checkpoint, TxTicket } from './checkpoint.js';
-
-export { TxTicket };
+import type { ChangeSink, OutMessage, SharedStream } from '../ports.js';
 
 /** The streams a connector writes: its own two, and the two it shares with other writers. */
 export const Streams = { facts: 0, deltas: 1, events: 2, dlq: 3 } as const;
 export type StreamIndex = (typeof Streams)[keyof typeof Streams];
-/** Streams shared with other writers, ordered per subject. */
-export type SharedStream = 'events' | 'dlq';
-
-/** A message ready to publish: the body is the serialized CloudEvent. */
-export interface OutMessage {
-  readonly subject: string;
-  /** Deterministic event id, sent as Nats-Msg-Id. */
-  readonly id: string;
-  readonly body: string;
-}
-
 export interface SinkOptions {
   streams: readonly [facts: string, deltas: string];
   /** Names of the shared streams (`<P>_EVENTS`, `<P>_DLQ`), for error messages. */
@@ -191,7 +179,7 @@ export function ackSeq(data: Uint8Array): number | null {
   return seq;
 }
 
-export class JetStreamSink {
+export class JetStreamSink implements ChangeSink {
   readonly #nc: NatsConnection;
   readonly #o: SinkOptions;
   readonly #inbox: string;

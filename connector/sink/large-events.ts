@@ -11,7 +11,7 @@
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { LargeEventSink } from '../events/change-processor.js';
+import type { LargeEventSink } from '../ports.js';
 import { dataRefOf } from '../../schemas/events.js';
 import { JS_API_TIMEOUT_MS } from './streams.js';
 

@@ -6,7 +6,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { SchemaRegistry } from '../events/tables.js';
+import type { SchemaRegistry } from '../ports.js';
 import {
   parseHistory,
   resolveVersion,

@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { parseVersion, type Position } from '../../schemas/versions.js';
 import { heartbeatSubject, streamNames } from '../../schemas/subjects.js';
-import { fragmentAt } from '../events/json-fragments.js';
+import { fragmentAt } from '../json-fragments.js';
 import type { Logger } from '../logger.js';
 
 /**

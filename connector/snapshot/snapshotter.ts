@@ -18,22 +18,24 @@
  * chunk. Requests come from the same bucket: `sluice snapshot <table>` writes a pending entry.
  */
 import { randomUUID } from 'node:crypto';
-import { Kvm, type KV } from '@nats-io/kv';
-import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { ChangeProcessor, LogicalMessage } from '../events/change-processor.js';
-import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
+import type {
+  LogicalMessage,
+  SnapshotMetrics,
+  SnapshotProgress,
+  SnapshotState,
+  SnapshotTarget,
+  TableInfo,
+} from '../ports.js';
+import { describeRelation, MemorySchemaRegistry } from '../events/tables.js';
 import { ColumnPolicy } from '../events/column-policy.js';
 import type { TableRow } from '../source/setup.js';
 import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
 import { readRawRows } from '../source/row-reader.js';
 import type { RelationMessage } from '../source/pgoutput.js';
-import { NO_KEY_TOKEN, encodeKeyFragments, encodeKvName } from '../../schemas/keys.js';
-import { JS_API_TIMEOUT_MS } from '../sink/streams.js';
-import type { Metrics } from '../observability/metrics.js';
+import { NO_KEY_TOKEN, encodeKeyFragments } from '../../schemas/keys.js';
 import { aborted, sleep } from '../lifecycle.js';
 
 /** Prefix of Sluice's logical decoding messages. */
@@ -41,65 +43,6 @@ export const WATERMARK_PREFIX = 'sluice-watermark';
 
 /** Milliseconds a chunk may wait for its watermarks before each warning. */
 const CHUNK_WAIT_WARN_MS = 60_000;
-
-/** Durable state of one table's snapshot. */
-export interface SnapshotState {
-  table: string;
-  status: 'pending' | 'running' | 'done';
-  /** PostgreSQL text of the identity columns of the last row done; null before the first chunk. */
-  lastKey: string[] | null;
-  rowsDone: number;
-  rowsTotal: number;
-  requestedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  /** Rows per second over the run so far. */
-  rate: number;
-}
-
-export function snapshotBucketName(prefix: string): string {
-  return `${prefix.toUpperCase().replace(/-/g, '_')}_SNAPSHOTS`;
-}
-
-export function snapshotKey(table: string): string {
-  const i = table.indexOf('.');
-  return `t.${encodeKvName(table.slice(0, i))}.${encodeKvName(table.slice(i + 1))}`;
-}
-
-export async function openSnapshotBucket(nc: NatsConnection, prefix: string, replicas: number): Promise<KV> {
-  return new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).create(snapshotBucketName(prefix), {
-    history: 1,
-    replicas,
-  });
-}
-
-/** Marks tables for (re-)snapshot. Used by `sluice snapshot` and the NATS request handler. */
-export async function requestSnapshot(kv: KV, tables: string[]): Promise<void> {
-  for (const table of tables) {
-    const state: SnapshotState = {
-      table,
-      status: 'pending',
-      lastKey: null,
-      rowsDone: 0,
-      rowsTotal: 0,
-      requestedAt: new Date().toISOString(),
-      startedAt: null,
-      finishedAt: null,
-      rate: 0,
-    };
-    await kv.put(snapshotKey(table), JSON.stringify(state));
-  }
-}
-
-/** Every table's snapshot state. */
-export async function listSnapshots(kv: KV): Promise<SnapshotState[]> {
-  const out: SnapshotState[] = [];
-  for await (const key of await kv.keys('t.>')) {
-    const e = await kv.get(key);
-    if (e && e.length) out.push(e.json() as SnapshotState);
-  }
-  return out.sort((a, b) => a.table.localeCompare(b.table));
-}
 
 interface Chunk {
   id: string;
@@ -122,10 +65,10 @@ interface Chunk {
 
 export interface SnapshotterDeps {
   cfg: Config;
-  nc: NatsConnection;
-  jsm: JetStreamManager;
   log: Logger;
-  metrics: Metrics;
+  metrics: SnapshotMetrics;
+  /** Requests and progress (sink/snapshot-store.ts over the `<PREFIX>_SNAPSHOTS` bucket). */
+  progress: SnapshotProgress;
   /**
    * Called before every write of snapshot state or a watermark; throws to refuse it (the leader
    * lease with `ha: on`: a replica that lost it records nothing). Optional.
@@ -136,8 +79,7 @@ export interface SnapshotterDeps {
 export class Snapshotter {
   readonly #d: SnapshotterDeps;
   readonly #log: Logger;
-  #kv: KV | null = null;
-  #processor: ChangeProcessor | null = null;
+  #processor: SnapshotTarget | null = null;
   #catalogSql: pg.Client | null = null;
   #chunk: Chunk | null = null;
   /** Column exclusion and masking: excluded columns are never read, masked ones are masked. */
@@ -150,36 +92,33 @@ export class Snapshotter {
   }
 
   /**
-   * Opens the progress bucket and records what must be snapshotted: on the very first run every
+   * Records what must be snapshotted: on the very first run every
    * captured table (unless snapshot is `never`), later the tables newly added to the publication.
    * Recorded before streaming starts, so a crash cannot forget a requested snapshot.
    */
   async init(newTables: TableRow[], allTables: TableRow[]): Promise<void> {
-    this.#kv = await openSnapshotBucket(this.#d.nc, this.#d.cfg.prefix, this.#d.cfg.streams.replicas);
-    const initialized = await this.#kv.get('initialized');
+    const progress = this.#d.progress;
+    const initialized = await progress.initialized();
     this.#d.fence?.();
     let request: TableRow[] = newTables;
-    if (!initialized || !initialized.length) {
+    if (!initialized) {
       request = this.#d.cfg.snapshot === 'initial' ? allTables : [];
     }
     const names = request.map((t) => `${t.schema}.${t.table}`);
     if (names.length) {
-      await requestSnapshot(this.#kv, names);
+      await progress.request(names);
       this.#log.info({ tables: names }, 'snapshot requested');
     }
-    if (!initialized || !initialized.length) await this.#kv.put('initialized', new Date().toISOString());
+    if (!initialized) await progress.markInitialized();
   }
 
   /** Requests snapshots of tables that joined the publication while running. */
   async requestTables(tables: TableRow[]): Promise<void> {
-    await requestSnapshot(
-      this.#kv!,
-      tables.map((t) => `${t.schema}.${t.table}`),
-    );
+    await this.#d.progress.request(tables.map((t) => `${t.schema}.${t.table}`));
   }
 
   /** Binds to the session's processor. */
-  attach(processor: ChangeProcessor, catalogSql: pg.Client): void {
+  attach(processor: SnapshotTarget, catalogSql: pg.Client): void {
     this.#processor = processor;
     this.#catalogSql = catalogSql;
   }
@@ -239,7 +178,7 @@ export class Snapshotter {
     const sql = await connectSql(this.#d.cfg.databaseUrl, 'sluice-snapshot');
     try {
       while (!signal.aborted && this.#processor) {
-        const pending = (await listSnapshots(this.#kv!)).filter((s) => s.status !== 'done');
+        const pending = (await this.#d.progress.list()).filter((s) => s.status !== 'done');
         if (pending.length === 0) {
           this.#d.metrics.snapshotActive = 0;
           await sleep(1000, signal);
@@ -329,11 +268,11 @@ export class Snapshotter {
 
   async #snapshotTable(sql: pg.Client, state: SnapshotState, signal: AbortSignal): Promise<void> {
     const info = await this.#tableInfo(sql, state.table);
-    const store = this.#kv!;
-    const kv = {
-      put: (key: string, value: string) => {
+    const store = this.#d.progress;
+    const progress = {
+      save: (state: SnapshotState) => {
         this.#d.fence?.();
-        return store.put(key, value);
+        return store.save(state);
       },
     };
     if (!info || info.keyIdx.length === 0) {
@@ -341,10 +280,7 @@ export class Snapshotter {
         { table: state.table },
         `cannot snapshot ${state.table}: it no longer exists or has no identity`,
       );
-      await kv.put(
-        snapshotKey(state.table),
-        JSON.stringify({ ...state, status: 'done', finishedAt: new Date().toISOString() }),
-      );
+      await progress.save({ ...state, status: 'done', finishedAt: new Date().toISOString() });
       return;
     }
     const cfg = this.#d.cfg;
@@ -375,7 +311,7 @@ export class Snapshotter {
       startedAt: started,
       rowsTotal: total,
     };
-    await kv.put(snapshotKey(t.name), JSON.stringify(s));
+    await progress.save(s);
     this.#log.info({ table: t.name, resumeAfter: s.lastKey, rowsDone: s.rowsDone }, 'snapshot running');
     this.#d.metrics.snapshotActive = 1;
     const runStart = Date.now();
@@ -443,12 +379,12 @@ export class Snapshotter {
       }
       // The next chunk starts while this one's facts are still being acknowledged; progress is
       // saved, in order, once they are (a crash resumes from the last chunk fully stored).
-      const progress = s;
+      const reached = s;
       saved = saved.then(async () => {
         await Promise.race([chunk.acked, stopped]);
         if (signal.aborted) return;
-        await kv.put(snapshotKey(t.name), JSON.stringify(progress));
-        this.#d.metrics.snapshotProgress(t.name, progress.rowsDone, progress.rowsTotal, progress.rate);
+        await progress.save(reached);
+        this.#d.metrics.snapshotProgress(t.name, reached.rowsDone, reached.rowsTotal, reached.rate);
       });
       if (s.status === 'done') await saved;
       if (s.status === 'done') {

@@ -16,8 +16,7 @@ import { SESSION_OPTIONS } from './replication-stream.js';
 import { explainPgError, sourceClientConfig } from './pg-connect.js';
 import { loadTypes, type PgType } from './type-catalog.js';
 import { RAW_TEXT_TYPES, readRawRows } from './row-reader.js';
-import type { Catalog } from '../events/tables.js';
-import type { RowSource } from '../events/change-processor.js';
+import type { Catalog, RowSource } from '../ports.js';
 
 /** Opens a normal (non-replication) connection with the session settings the type mapping needs. */
 export async function connectSql(url: string, applicationName = 'sluice'): Promise<pg.Client> {

@@ -6,7 +6,7 @@
  * state (DESIGN.md), so `"true"` for a bool, a blank-padding change of a char(n) or a big integer
  * inside jsonb rounded by a JSON.parse round trip are differences, not equal values.
  */
-import { fragmentAt, objectFragments } from '../events/json-fragments.js';
+import { fragmentAt, objectFragments } from '../json-fragments.js';
 
 /** A row as the connector would publish it now: column name → JSON text of the value. */
 export type RowValues = ReadonlyMap<string, string>;

@@ -15,8 +15,9 @@ import type { RelationMessage } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { readRawRows } from '../source/row-reader.js';
 import { pgCatalog, quoteIdent, type TableRow } from '../source/setup.js';
-import { describeRelation, MemorySchemaRegistry, type TableInfo } from '../events/tables.js';
+import { describeRelation, MemorySchemaRegistry } from '../events/tables.js';
 import type { ColumnPolicy } from '../events/column-policy.js';
+import type { TableInfo } from '../ports.js';
 import { encodeKeyFragments } from '../../schemas/keys.js';
 import { parseLsn } from '../../schemas/versions.js';
 

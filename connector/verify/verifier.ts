@@ -22,7 +22,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { connectSql, listTables, type TableRow } from '../source/setup.js';
-import { listSnapshots, openSnapshotBucket, type SnapshotState } from '../snapshot/snapshotter.js';
+import { listSnapshots, openSnapshotBucket, type SnapshotState } from '../sink/snapshot-store.js';
 import { formatLsn } from '../../schemas/versions.js';
 import { compareRow, factIdentity, type ColumnDifference, type FactState, type Verdict } from './compare.js';
 import { FactSource, type ListedFact } from './fact-source.js';

@@ -13,7 +13,7 @@ import { eventually, type StreamMessage } from '../harness/index.js';
 import { SHOP_TABLES } from '../../examples/shop/schema.js';
 import { seedShop } from '../../examples/shop/seed.js';
 import { runTraffic, type TrafficStats } from '../../examples/shop/traffic.js';
-import { listSnapshots, snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
+import { listSnapshots, snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 import { parseLsn } from '../../schemas/versions.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { liveFacts, type ChildConnector, type DeltaLike, type FactLike, type SluiceEnv } from './env.js';

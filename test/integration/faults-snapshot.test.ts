@@ -9,7 +9,7 @@ import { Kvm } from '@nats-io/kv';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../harness/index.js';
-import { requestSnapshot, snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
+import { requestSnapshot, snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 import { startEnv, liveFacts, type ChildConnector, type SluiceEnv } from './env.js';
 import {
   auditCounts,

@@ -13,7 +13,7 @@ import { Kvm } from '@nats-io/kv';
 import { eventually, type StreamMessage } from '../harness/index.js';
 import { startEnv, type RunningConnector, type SluiceEnv } from './env.js';
 import { column, createTypeTable, insertTypeRows, type Case, type SqlClient } from './type-cases.js';
-import { requestSnapshot, snapshotBucketName } from '../../connector/snapshot/snapshotter.js';
+import { requestSnapshot, snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 import { readRawRows } from '../../connector/source/row-reader.js';
 import { connectSql } from '../../connector/source/setup.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kvm } from '@nats-io/kv';
 import { eventually } from '../harness/index.js';
 import { startEnv, type SluiceEnv, type FactLike } from './env.js';
-import { snapshotBucketName, snapshotKey, type SnapshotState } from '../../connector/snapshot/snapshotter.js';
+import { snapshotBucketName, snapshotKey, type SnapshotState } from '../../connector/sink/snapshot-store.js';
 import type { StreamMessage } from '../harness/index.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -176,7 +176,7 @@ describe('snapshots', () => {
         env: { ...process.env, ...env.env },
       },
     );
-    const { requestSnapshot, openSnapshotBucket } = await import('../../connector/snapshot/snapshotter.js');
+    const { requestSnapshot, openSnapshotBucket } = await import('../../connector/sink/snapshot-store.js');
     const kv = await openSnapshotBucket(env.nc, 'cdc', 1);
     await eventually(
       async () => {

@@ -4,11 +4,11 @@
  * seconds, on its own connection; logs a warning when the retained WAL passes its threshold.
  */
 import type pg from 'pg';
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from './metrics.js';
-import { connectSql, slotInfo } from '../source/setup.js';
-import { retainedWalWarning } from '../status.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './observability/metrics.js';
+import { connectSql, slotInfo } from './source/setup.js';
+import { retainedWalWarning } from './status.js';
 
 export function startStatusPoller(
   cfg: Config,
