@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { decodeKvName, decodeName, encodeKvName, encodeName } from './keys.js';
-import { validatePrefix } from './subjects.js';
+import { prefixedName } from './subjects.js';
 import { comparePositions, formatVersion, parseVersion, type Position } from './versions.js';
 
 /** One column of a table version. */
@@ -66,7 +66,7 @@ export const TableSchemaHistory = z.array(StoredSchemaVersion);
 
 /** Name of the KV bucket of a prefix: `cdc` → `CDC_SCHEMAS`. */
 export function schemaBucketName(prefix: string): string {
-  return `${validatePrefix(prefix).toUpperCase().replace(/-/g, '_')}_SCHEMAS`;
+  return prefixedName(prefix, 'SCHEMAS');
 }
 
 /** KV key of a table ("schema.table"): encoded schema and table names joined by a dot. */

@@ -4,6 +4,7 @@ import {
   factSubject,
   heartbeatSubject,
   parseSubject,
+  prefixedName,
   schemaSubject,
   streamNames,
   txSubject,
@@ -11,6 +12,12 @@ import {
 import { encodeKey, encodeName, NO_KEY_TOKEN } from './keys.js';
 
 describe('subjects', () => {
+  it('names every stream and bucket by one rule', () => {
+    expect(prefixedName('my-app', 'LARGE')).toBe('MY_APP_LARGE');
+    expect(streamNames('my-app').facts).toBe(prefixedName('my-app', 'FACTS'));
+    expect(() => prefixedName('a.b', 'LARGE')).toThrow(/one subject token/);
+  });
+
   it('names streams from the prefix', () => {
     expect(streamNames('cdc')).toEqual({
       facts: 'CDC_FACTS',

@@ -26,10 +26,22 @@ export function validatePrefix(prefix: string): string {
   return prefix;
 }
 
+/**
+ * The name of a stream or bucket of a prefix: the prefix upper-cased with `-` → `_`, then `_` and
+ * the suffix (`cdc`, `FACTS` → `CDC_FACTS`). Every stream and bucket Sluice names follows it.
+ */
+export function prefixedName(prefix: string, suffix: string): string {
+  return `${validatePrefix(prefix).toUpperCase().replace(/-/g, '_')}_${suffix}`;
+}
+
 /** Stream names for a prefix: upper-cased prefix plus a suffix (`cdc` → `CDC_FACTS`). */
 export function streamNames(prefix: string): StreamNames {
-  const p = validatePrefix(prefix).toUpperCase().replace(/-/g, '_');
-  return { facts: `${p}_FACTS`, deltas: `${p}_DELTAS`, dlq: `${p}_DLQ`, events: `${p}_EVENTS` };
+  return {
+    facts: prefixedName(prefix, 'FACTS'),
+    deltas: prefixedName(prefix, 'DELTAS'),
+    dlq: prefixedName(prefix, 'DLQ'),
+    events: prefixedName(prefix, 'EVENTS'),
+  };
 }
 
 /** Subject prefix of one table's facts: `<P>.fact.<schema>.<table>`. */

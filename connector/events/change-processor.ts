@@ -15,12 +15,18 @@
  */
 import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
 import { pgTimestampToIso } from '../source/pgoutput.js';
-import { describeRelation } from './tables.js';
+import { describeRelation, keyTokenOf } from './tables.js';
 import { RowCache, type Row } from './row-cache.js';
 import { schemaEventMessage } from './schema-events.js';
 import { objectFragments, fragmentAt } from '../json-fragments.js';
 import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
-import { COMMIT_MARKER_IDX, formatLsn, formatVersion, type Position } from '../../schemas/versions.js';
+import {
+  COMMIT_MARKER_IDX,
+  comparePositions,
+  formatLsn,
+  formatVersion,
+  type Position,
+} from '../../schemas/versions.js';
 import { txSubject } from '../../schemas/subjects.js';
 import type {
   Catalog,
@@ -369,7 +375,7 @@ export class ChangeProcessor implements SnapshotTarget {
     const skipDeltas = this.#skip(this.#o.lastDelta, factPos);
     if (skipFacts) {
       // Replay zone: whether this change's fact is stored is decided per entity (#publish).
-      const subjects = [t.factPrefix + this.#keyToken(t, c.kind === 'delete' ? c.keyRow : c.newRow)];
+      const subjects = [t.factPrefix + keyTokenOf(t, c.kind === 'delete' ? c.keyRow : c.newRow)];
       if (c.kind === 'update' && c.oldKey) subjects.push(t.factPrefix + encodeKeyFragments(c.oldKey));
       const wait = this.#storedFacts(subjects);
       if (wait) return wait.then(() => this.#changeChecked(c, skipFacts, skipDeltas));
@@ -424,13 +430,13 @@ export class ChangeProcessor implements SnapshotTarget {
     let subject: string;
     let needPrev: boolean;
     if (c.kind === 'insert') {
-      subject = t.factPrefix + this.#keyToken(t, c.newRow);
+      subject = t.factPrefix + keyTokenOf(t, c.newRow);
       needPrev = false;
     } else if (c.kind === 'update') {
-      subject = t.factPrefix + (c.oldKey ? encodeKeyFragments(c.oldKey) : this.#keyToken(t, c.newRow));
+      subject = t.factPrefix + (c.oldKey ? encodeKeyFragments(c.oldKey) : keyTokenOf(t, c.newRow));
       needPrev = c.oldRow === null && (c.newRow.includes(undefined) || !skipDeltas);
     } else {
-      subject = t.factPrefix + this.#keyToken(t, c.keyRow);
+      subject = t.factPrefix + keyTokenOf(t, c.keyRow);
       needPrev = c.oldRow === null && !(skipDeltas && skipFacts);
     }
     let prev: Row | null | undefined;
@@ -505,15 +511,9 @@ export class ChangeProcessor implements SnapshotTarget {
     return { commitLsn: tx.commitLsn, commitIdx: tx.idx + ahead };
   }
 
+  /** Whether `p` is at or below a stream's last stored position (already published). */
   #skip(last: Position | null, p: Position): boolean {
-    if (!last) return false;
-    return p.commitLsn < last.commitLsn || (p.commitLsn === last.commitLsn && p.commitIdx <= last.commitIdx);
-  }
-
-  #keyToken(t: TableInfo, row: readonly (string | undefined)[]): string {
-    const idx = t.keyIdx;
-    if (idx.length === 1) return encodeKeyFragments([row[idx[0]!]!]);
-    return encodeKeyFragments(idx.map((i) => row[i]!));
+    return last !== null && comparePositions(p, last) <= 0;
   }
 
   #emit(c: Change, subject: string, prev: Row | null): void | Promise<void> {
@@ -526,7 +526,7 @@ export class ChangeProcessor implements SnapshotTarget {
     if (c.kind === 'delete') {
       return this.#publish(tx, t, 'delete', subject, prev ?? c.keyRow, null);
     }
-    const newSubject = t.factPrefix + this.#keyToken(t, c.newRow);
+    const newSubject = t.factPrefix + keyTokenOf(t, c.newRow);
     const row = this.#complete(t, c.newRow, prev);
     const factPos = this.#pos(tx, newSubject === subject ? 0 : 1);
     if (row.includes(undefined) && this.#o.rows && !this.#factStored(newSubject, factPos)) {
@@ -939,7 +939,7 @@ export class ChangeProcessor implements SnapshotTarget {
       const row = rows[r]!;
       const idx = tx.idx++;
       const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
-      const keyToken = this.#keyToken(t, row);
+      const keyToken = keyTokenOf(t, row);
       const subject = t.factPrefix + keyToken;
       this.#o.cache.set(subject, { columns: t.columns, values: row });
       // Positions rise, so skipped rows are a prefix: when any row is published, the last one is.

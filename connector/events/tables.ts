@@ -9,6 +9,7 @@ import type { RelationMessage } from '../source/pgoutput.js';
 import { columnSchema, mapperFor } from './type-mapping.js';
 import type { Catalog, ColumnInfo, SchemaRegistry, TableInfo, ValueMapper } from '../ports.js';
 import { deltaSubject, factTableSubject } from '../../schemas/subjects.js';
+import { encodeKeyFragments } from '../../schemas/keys.js';
 import {
   dataschemaUri,
   resolveVersion,
@@ -19,6 +20,16 @@ import {
 } from '../../schemas/registry.js';
 import type { Position } from '../../schemas/versions.js';
 import { keyViolation, maskedColumnSchema, MASKED_TEXT_TYPE, type ColumnPolicy } from './column-policy.js';
+
+/**
+ * The key token of a row (fragments in column order): its identity columns encoded for a subject
+ * (schemas/keys.ts). The one way the events and the snapshot name an entity.
+ */
+export function keyTokenOf(t: TableInfo, row: readonly (string | undefined)[]): string {
+  const idx = t.keyIdx;
+  if (idx.length === 1) return encodeKeyFragments([row[idx[0]!]!]);
+  return encodeKeyFragments(idx.map((i) => row[i]!));
+}
 
 /**
  * Builds TableInfo from a Relation message. `policy` (column exclusion and masking) is applied

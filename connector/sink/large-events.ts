@@ -13,10 +13,11 @@ import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LargeEventSink } from '../ports.js';
 import { dataRefOf } from '../../schemas/events.js';
+import { prefixedName } from '../../schemas/subjects.js';
 import { JS_API_TIMEOUT_MS } from './streams.js';
 
 export function largeBucketName(prefix: string): string {
-  return `${prefix.toUpperCase().replace(/-/g, '_')}_LARGE`;
+  return prefixedName(prefix, 'LARGE');
 }
 
 const ENC = new TextEncoder();

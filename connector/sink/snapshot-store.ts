@@ -8,13 +8,14 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { encodeKvName } from '../../schemas/keys.js';
+import { prefixedName } from '../../schemas/subjects.js';
 import type { SnapshotProgress, SnapshotState } from '../ports.js';
 import { JS_API_TIMEOUT_MS } from './streams.js';
 
 export type { SnapshotState };
 
 export function snapshotBucketName(prefix: string): string {
-  return `${prefix.toUpperCase().replace(/-/g, '_')}_SNAPSHOTS`;
+  return prefixedName(prefix, 'SNAPSHOTS');
 }
 
 export function snapshotKey(table: string): string {

@@ -29,13 +29,13 @@ import type {
   SnapshotTarget,
   TableInfo,
 } from '../ports.js';
-import { describeRelation, MemorySchemaRegistry } from '../events/tables.js';
+import { describeRelation, keyTokenOf, MemorySchemaRegistry } from '../events/tables.js';
 import { ColumnPolicy } from '../events/column-policy.js';
 import type { TableRow } from '../source/setup.js';
 import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
 import { readRawRows } from '../source/row-reader.js';
 import type { RelationMessage } from '../source/pgoutput.js';
-import { NO_KEY_TOKEN, encodeKeyFragments } from '../../schemas/keys.js';
+import { NO_KEY_TOKEN } from '../../schemas/keys.js';
 import { aborted, sleep } from '../lifecycle.js';
 
 /** Prefix of Sluice's logical decoding messages. */
@@ -399,11 +399,6 @@ export class Snapshotter {
       }
     }
   }
-}
-
-/** The key token of a chunk row: the same encoding the processor uses for subjects. */
-function keyTokenOf(t: TableInfo, row: readonly string[]): string {
-  return encodeKeyFragments(t.keyIdx.map((i) => row[i]!));
 }
 
 async function emitWatermark(sql: pg.Client, chunk: string, w: 'low' | 'high'): Promise<void> {

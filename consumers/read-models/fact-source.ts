@@ -17,6 +17,7 @@ import { fetchLargeEvent } from '../large-events.js';
 import { encodeKvName } from '../../schemas/keys.js';
 import { factTableSubject, streamNames, txSubject, type StreamNames } from '../../schemas/subjects.js';
 import { parseLsn, parseVersion } from '../../schemas/versions.js';
+import { schemaBucketName } from '../../schemas/registry.js';
 import type { FactRecord } from './transaction-assembler.js';
 import type { StoredSchemaVersion } from './replica-table.js';
 
@@ -69,7 +70,7 @@ export class FactSource {
 
   /** Every stored layout of `schema.table` from `<P>_SCHEMAS`; null when the table is unknown. */
   async tableSchema(schema: string, table: string): Promise<StoredSchemaVersion[] | null> {
-    const bucket = `${this.#prefix.toUpperCase().replace(/-/g, '_')}_SCHEMAS`;
+    const bucket = schemaBucketName(this.#prefix);
     let kv;
     try {
       kv = await new Kvm(jetstream(this.#nc, { timeout: API_TIMEOUT_MS })).open(bucket);

@@ -18,6 +18,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { prefixedName } from '../../schemas/subjects.js';
 import { expiringEntries, type ExpiringEntries, type JetStreamClient } from './jetstream-client.js';
 
 /** Milliseconds a lease lives without renewal. */
@@ -59,7 +60,7 @@ export class Leases {
     log: Logger,
     ttlMs = LEASE_TTL_MS,
   ): Promise<Leases> {
-    const bucket = `${prefix.toUpperCase().replace(/-/g, '_')}_LEASES`;
+    const bucket = prefixedName(prefix, 'LEASES');
     return new Leases(await expiringEntries(client, bucket, ttlMs), ttlMs, log);
   }
 

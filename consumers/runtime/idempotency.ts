@@ -7,6 +7,7 @@
  *   in a KV bucket whose entries expire (see ProcessedIds).
  */
 import { createHash } from 'node:crypto';
+import { prefixedName } from '../../schemas/subjects.js';
 import { expiringEntries, type ExpiringEntries, type JetStreamClient } from './jetstream-client.js';
 
 /** True when `version` is newer than `held` (none held counts as older). Versions compare as strings. */
@@ -93,7 +94,7 @@ export class ProcessedIds {
     consumer: string,
     ttlMs = PROCESSED_TTL_MS,
   ): Promise<ProcessedIds> {
-    const bucket = `${prefix.toUpperCase().replace(/-/g, '_')}_PROCESSED`;
+    const bucket = prefixedName(prefix, 'PROCESSED');
     return new ProcessedIds(await expiringEntries(client, bucket, ttlMs), consumer);
   }
 
