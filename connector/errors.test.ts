@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, SluiceError, sessionError } from './errors.js';
-import { PgoutputProtocolError } from './source/pgoutput.js';
 
 /** An error as a library throws it: a class name and, for pg, a SQLSTATE or errno code. */
 function libraryError(name: string, code?: string): Error {
@@ -17,7 +16,6 @@ describe('sessionError', () => {
     ['pg: admin shutdown (57P01)', libraryError('error', '57P01'), ErrorCodes.postgresUnreachable],
     ['pg: crash shutdown (57P02)', libraryError('error', '57P02'), ErrorCodes.postgresUnreachable],
     ['pg: another SQLSTATE (42P01)', libraryError('error', '42P01'), ErrorCodes.sessionFailed],
-    ['pgoutput decoding', new PgoutputProtocolError('bad byte'), ErrorCodes.protocol],
     ['nats.js: ConnectionError', libraryError('ConnectionError'), ErrorCodes.natsUnreachable],
     ['nats.js: TimeoutError', libraryError('TimeoutError'), ErrorCodes.natsUnreachable],
     ['nats.js: NoResponders', libraryError('NoResponders'), ErrorCodes.natsUnreachable],

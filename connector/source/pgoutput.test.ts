@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodePgoutput, pgTimestampToIso, PgoutputProtocolError } from './pgoutput.js';
+import { ErrorCodes, sessionError } from '../errors.js';
 
 /** Builds protocol bytes the way the walsender writes them. */
 class W {
@@ -153,5 +154,14 @@ describe('pgoutput decoder', () => {
     [-1n, '1999-12-31T23:59:59.999999Z'],
   ])('formats PostgreSQL timestamp %s as %s', (us, iso) => {
     expect(pgTimestampToIso(us)).toBe(iso);
+  });
+});
+
+describe('a decoding error ending a session', () => {
+  it('is classified as a protocol error (errors.ts sessionError)', () => {
+    const e = new PgoutputProtocolError('bad byte');
+    const err = sessionError(e);
+    expect(err.code).toBe(ErrorCodes.protocol);
+    expect(err.cause).toBe(e);
   });
 });
