@@ -16,6 +16,7 @@
 import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
 import { pgTimestampToIso } from '../source/pgoutput.js';
 import { describeRelation, keyTokenOf } from './tables.js';
+import { EventBodies, keyObject, txPrefix, type TxPlace } from './event-bodies.js';
 import { RowCache, type Row } from './row-cache.js';
 import { schemaEventMessage } from './schema-events.js';
 import { objectFragments, fragmentAt } from '../json-fragments.js';
@@ -27,7 +28,6 @@ import {
   formatVersion,
   type Position,
 } from '../../schemas/versions.js';
-import { txSubject } from '../../schemas/subjects.js';
 import type {
   Catalog,
   ChangeSink,
@@ -86,18 +86,14 @@ export interface ProcessorOptions {
   columns?: ColumnPolicy;
 }
 
-interface OpenTx {
-  xid: number;
-  commitLsn: bigint;
-  time: string;
-  /** `{"id":…,"lsn":"…","commitTime":"…","seq":` — closed per event with its index. */
-  txPrefix: string;
+/** The source transaction being processed (its place in the events: event-bodies.ts TxPlace). */
+interface OpenTx extends TxPlace {
   idx: number;
   ticket: TxTicket;
   deltas: number;
   perTable: Map<string, number>;
   messages: LogicalMessage[];
-  /** `,"context":{…}` from the transaction's last `sluice.context` message, or ''. */
+  /** Set by `sluice.context` messages (domain-events.ts). */
   context: string;
   /** Domain events published for the transaction. */
   outbox: number;
@@ -117,8 +113,7 @@ type Change =
 export class ChangeProcessor implements SnapshotTarget {
   readonly #o: ProcessorOptions;
   readonly #tables = new Map<number, TableInfo>();
-  readonly #sourceJson: string;
-  readonly #idPrefix: string;
+  readonly #bodies: EventBodies;
   #tx: OpenTx | null = null;
   readonly #warnedIncomplete = new Set<string>();
   readonly #warnedBadValue = new Set<string>();
@@ -141,8 +136,7 @@ export class ChangeProcessor implements SnapshotTarget {
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
-    this.#sourceJson = JSON.stringify(`sluice/${opts.source}`);
-    this.#idPrefix = `${opts.source}:`;
+    this.#bodies = new EventBodies(opts.source);
     this.domainEvents = new DomainEvents({
       prefix: opts.prefix,
       source: opts.source,
@@ -249,7 +243,7 @@ export class ChangeProcessor implements SnapshotTarget {
       xid,
       commitLsn,
       time,
-      txPrefix: `{"id":${xid},"lsn":"${formatLsn(commitLsn)}","commitTime":"${time}","seq":`,
+      txPrefix: txPrefix(xid, commitLsn, time),
       idx: 0,
       ticket: this.#o.sink.begin(),
       deltas: 0,
@@ -645,29 +639,25 @@ export class ChangeProcessor implements SnapshotTarget {
       return;
     }
     const version = formatVersion(tx.commitLsn, idx);
-    const keyObj = this.#keyObject(t, (newRow ?? oldRow)!);
-    const txJson = tx.txPrefix + idx + '}';
-    let delta: OutMessage | null = null;
-    if (!skipDelta) {
-      delta = {
-        subject: t.deltaPrefix[op] + keyToken,
-        id: this.#idPrefix + version + ':delta',
-        body:
-          this.#head(tx, t, keyToken, version, 'delta') +
-          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
-      };
-    }
-    let fact: OutMessage | null = null;
-    if (!skipFact) {
-      const deleted = newRow === null;
-      fact = {
-        subject,
-        id: this.#idPrefix + version + ':fact',
-        body:
-          this.#head(tx, t, keyToken, version, 'fact') +
-          `{"table":${t.nameJson},"key":${keyObj},"op":"${op}","deleted":${deleted},"row":${this.#rowJson(t, deleted ? oldRow : (factRow ?? newRow))},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
-      };
-    }
+    const keyObj = keyObject(t, (newRow ?? oldRow)!);
+    const b = this.#bodies;
+    const delta = skipDelta ? null : b.delta(tx, t, op, keyToken, keyObj, idx, version, oldRow, newRow);
+    const deleted = newRow === null;
+    const fact = skipFact
+      ? null
+      : b.fact(
+          tx,
+          t,
+          op,
+          subject,
+          keyToken,
+          keyObj,
+          idx,
+          version,
+          deleted,
+          deleted ? oldRow : (factRow ?? newRow),
+          tx.context,
+        );
     return this.#send(tx, delta, fact);
   }
 
@@ -710,71 +700,6 @@ export class ChangeProcessor implements SnapshotTarget {
     })();
   }
 
-  /** `{"k1":v1,…}` from a row's identity columns. */
-  #keyObject(t: TableInfo, row: readonly (string | undefined)[]): string {
-    let s = '{';
-    for (let k = 0; k < t.keyIdx.length; k++) {
-      const i = t.keyIdx[k]!;
-      if (k) s += ',';
-      s += t.columns[i]!.member + row[i];
-    }
-    return s + '}';
-  }
-
-  /** Envelope up to `"data":`. */
-  #head(tx: OpenTx, t: TableInfo, keyToken: string, version: string, kind: 'fact' | 'delta'): string {
-    // The key token is [A-Za-z0-9_~@-] only, so it needs no JSON escaping.
-    return (
-      `{"specversion":"1.0","id":"${this.#idPrefix}${version}:${kind}","source":${this.#sourceJson},` +
-      `"type":"io.sluice.${kind}","time":"${tx.time}","subject":${t.nameJson.slice(0, -1)}/${keyToken}",` +
-      `"dataschema":"${t.dataschema}","datacontenttype":"application/json","data":`
-    );
-  }
-
-  #rowJson(t: TableInfo, row: readonly (string | undefined)[] | null): string {
-    if (!row) return 'null';
-    const cols = t.columns;
-    let s = '{';
-    let first = true;
-    for (let i = 0; i < cols.length; i++) {
-      const v = row[i];
-      if (v === undefined) continue; // unknown (never seen); documented
-      if (!first) s += ',';
-      first = false;
-      s += cols[i]!.member + v;
-    }
-    return s + '}';
-  }
-
-  #changes(
-    t: TableInfo,
-    oldRow: readonly (string | undefined)[] | null,
-    newRow: readonly (string | undefined)[] | null,
-  ): string {
-    const cols = t.columns;
-    let s = '{';
-    let first = true;
-    for (let i = 0; i < cols.length; i++) {
-      const o = oldRow ? oldRow[i] : undefined;
-      const n = newRow ? newRow[i] : undefined;
-      let part: string;
-      if (oldRow && newRow) {
-        if (o === n || n === undefined) continue;
-        part = o === undefined ? `{"new":${n}}` : `{"old":${o},"new":${n}}`;
-      } else if (newRow) {
-        if (n === undefined) continue;
-        part = `{"new":${n}}`;
-      } else {
-        if (o === undefined) continue;
-        part = `{"old":${o}}`;
-      }
-      if (!first) s += ',';
-      first = false;
-      s += cols[i]!.member + part;
-    }
-    return s + '}';
-  }
-
   /** Rows of a table without identity: a delta per insert, no fact (there is no entity to key it). */
   #keyless(c: Change): void | Promise<void> {
     const tx = this.#openTx();
@@ -791,13 +716,7 @@ export class ChangeProcessor implements SnapshotTarget {
     const version = formatVersion(tx.commitLsn, idx);
     const oldRow = c.kind === 'insert' ? null : c.kind === 'update' ? c.oldRow : (c.oldRow ?? c.keyRow);
     const newRow = c.kind === 'delete' ? null : c.newRow;
-    const delta: OutMessage = {
-      subject: t.deltaPrefix[c.kind] + NO_KEY_TOKEN,
-      id: this.#idPrefix + version + ':delta',
-      body:
-        this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
-        `{"table":${t.nameJson},"key":null,"op":"${c.kind}","changes":${this.#changes(t, oldRow, newRow)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}${tx.context}}}`,
-    };
+    const delta = this.#bodies.delta(tx, t, c.kind, NO_KEY_TOKEN, 'null', idx, version, oldRow, newRow);
     return this.#send(tx, delta, null);
   }
 
@@ -820,28 +739,28 @@ export class ChangeProcessor implements SnapshotTarget {
       tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
       this.#o.cache.deletePrefix(t.factPrefix);
       this.#o.onChange?.(t, NO_KEY_TOKEN);
-      const txJson = tx.txPrefix + idx + '}';
-      const delta: OutMessage | null = this.#skip(this.#o.lastDelta, pos)
+      const b = this.#bodies;
+      const delta = this.#skip(this.#o.lastDelta, pos)
         ? null
-        : {
-            subject: t.deltaPrefix.truncate + NO_KEY_TOKEN,
-            id: this.#idPrefix + version + ':delta',
-            body:
-              this.#head(tx, t, NO_KEY_TOKEN, version, 'delta') +
-              `{"table":${t.nameJson},"key":null,"op":"truncate","changes":{},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
-          };
+        : b.delta(tx, t, 'truncate', NO_KEY_TOKEN, 'null', idx, version, null, null);
       const markerSubject = t.factPrefix + NO_KEY_TOKEN;
       const hasFacts = t.keyIdx.length > 0;
-      const fact: OutMessage | null =
+      const fact =
         !hasFacts || this.#skip(this.#o.lastFact, pos)
           ? null
-          : {
-              subject: markerSubject,
-              id: this.#idPrefix + version + ':fact',
-              body:
-                this.#head(tx, t, NO_KEY_TOKEN, version, 'fact') +
-                `{"table":${t.nameJson},"key":{},"op":"truncate","deleted":true,"row":null,"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${txJson}${tx.context}}}`,
-            };
+          : b.fact(
+              tx,
+              t,
+              'truncate',
+              markerSubject,
+              NO_KEY_TOKEN,
+              '{}',
+              idx,
+              version,
+              true,
+              null,
+              tx.context,
+            );
       this.#o.sink.publishChange(tx.ticket, delta, fact);
       await this.#o.sink.drained();
       // Also on replay (marker already stored): the purge is idempotent and may not have run.
@@ -909,15 +828,10 @@ export class ChangeProcessor implements SnapshotTarget {
     if (tx.deltas > 0 || tx.outbox > 0) {
       const version = formatVersion(tx.commitLsn, COMMIT_MARKER_IDX);
       if (!this.#skip(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX })) {
-        const tables = JSON.stringify(Object.fromEntries(tx.perTable));
-        this.#o.sink.publishDelta(tx.ticket, {
-          subject: txSubject(this.#o.prefix, tx.xid),
-          id: this.#idPrefix + version + ':tx',
-          body:
-            `{"specversion":"1.0","id":"${this.#idPrefix}${version}:tx","source":${this.#sourceJson},"type":"io.sluice.tx",` +
-            `"time":"${tx.time}","subject":"tx/${tx.xid}","datacontenttype":"application/json","data":` +
-            `{"id":${tx.xid},"lsn":"${formatLsn(tx.commitLsn)}","commitTime":"${tx.time}","version":"${version}","events":${tx.deltas},"tables":${tables}${tx.outbox ? `,"outbox":${tx.outbox}` : ''}}}`,
-        });
+        this.#o.sink.publishDelta(
+          tx.ticket,
+          this.#bodies.txMarker(this.#o.prefix, tx, version, tx.deltas, tx.perTable, tx.outbox),
+        );
       }
     }
     this.#o.sink.commit(tx.ticket, endLsn);
@@ -945,12 +859,22 @@ export class ChangeProcessor implements SnapshotTarget {
       // Positions rise, so skipped rows are a prefix: when any row is published, the last one is.
       if (this.#skip(this.#o.lastFact, pos)) continue;
       const version = formatVersion(tx.commitLsn, idx);
-      const keyObj = this.#keyObject(t, row);
-      const body =
-        this.#head(tx, t, keyToken, version, 'fact') +
-        `{"table":${t.nameJson},"key":${keyObj},"op":"snapshot","deleted":false,"row":${this.#rowJson(t, row)},"version":"${version}","schemaVersion":${t.schemaVersion},"tx":${tx.txPrefix}${idx}}}}`;
+      // Snapshot facts carry no application context: no application statement produced them.
+      const fact = this.#bodies.fact(
+        tx,
+        t,
+        'snapshot',
+        subject,
+        keyToken,
+        keyObject(t, row),
+        idx,
+        version,
+        false,
+        row,
+        '',
+      );
       const last = r === rows.length - 1 && onLastAck ? () => onLastAck() : null;
-      const sent = this.#send(tx, null, { subject, id: this.#idPrefix + version + ':fact', body }, last);
+      const sent = this.#send(tx, null, fact, last);
       if (sent) await sent;
       n++;
     }
