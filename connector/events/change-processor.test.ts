@@ -5,7 +5,8 @@
  * events.
  */
 import { describe, expect, it } from 'vitest';
-import { ChangeProcessor, referenceBody } from './change-processor.js';
+import { ChangeProcessor } from './change-processor.js';
+import { referenceBody } from './claim-check.js';
 import { MemorySchemaRegistry } from './tables.js';
 import { RowCache } from './row-cache.js';
 import type { Catalog, ChangeSink, FactStore, OutMessage, SharedStream, TxTicket } from '../ports.js';

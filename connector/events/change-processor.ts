@@ -17,6 +17,7 @@ import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput
 import { pgTimestampToIso } from '../source/pgoutput.js';
 import { describeRelation, keyTokenOf } from './tables.js';
 import { EventBodies, keyObject, txPrefix, type TxPlace } from './event-bodies.js';
+import { ClaimCheckSink } from './claim-check.js';
 import { RowCache, type Row } from './row-cache.js';
 import { schemaEventMessage } from './schema-events.js';
 import { objectFragments, fragmentAt } from '../json-fragments.js';
@@ -45,9 +46,6 @@ import type { Logger } from '../logger.js';
 import { DomainEvents, type DomainEventOptions } from './domain-events.js';
 import { CONTEXT_PREFIX, OUTBOX_PREFIX } from '../../schemas/outbox.js';
 import type { ColumnPolicy } from './column-policy.js';
-
-/** Bytes kept free for subject, headers and protocol overhead. */
-const MESSAGE_OVERHEAD = 1024;
 
 export interface ProcessorOptions {
   prefix: string;
@@ -114,6 +112,8 @@ export class ChangeProcessor implements SnapshotTarget {
   readonly #o: ProcessorOptions;
   readonly #tables = new Map<number, TableInfo>();
   readonly #bodies: EventBodies;
+  /** The sink, behind the claim check for events larger than one message. */
+  readonly #out: ClaimCheckSink;
   #tx: OpenTx | null = null;
   readonly #warnedIncomplete = new Set<string>();
   readonly #warnedBadValue = new Set<string>();
@@ -137,6 +137,7 @@ export class ChangeProcessor implements SnapshotTarget {
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
     this.#bodies = new EventBodies(opts.source);
+    this.#out = new ClaimCheckSink(opts.sink, opts.large, () => this.stats.large++);
     this.domainEvents = new DomainEvents({
       prefix: opts.prefix,
       source: opts.source,
@@ -661,43 +662,14 @@ export class ChangeProcessor implements SnapshotTarget {
     return this.#send(tx, delta, fact);
   }
 
-  /** Whether a body fits in one NATS message. */
-  #fits(msg: OutMessage | null, max: number): boolean {
-    if (!msg) return true;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: most bodies are decided without counting.
-    if (msg.body.length * 3 + MESSAGE_OVERHEAD <= max) return true;
-    return Buffer.byteLength(msg.body) + MESSAGE_OVERHEAD <= max;
-  }
-
-  /**
-   * Hands a change to the sink. An event too large for one message is stored whole in the
-   * large-event store first, and a reference event (same envelope and metadata, `row`/`changes`
-   * left out, `dataref` naming the stored body) is published in its place, in order.
-   */
+  /** Hands a change to the sink through the claim check (claim-check.ts). */
   #send(
     tx: OpenTx,
     delta: OutMessage | null,
     fact: OutMessage | null,
     onFactAck: ((seq: number) => void) | null = null,
   ): void | Promise<void> {
-    const large = this.#o.large;
-    const max = large?.maxPayload ?? Infinity;
-    if (this.#fits(delta, max) && this.#fits(fact, max)) {
-      this.#o.sink.publishChange(tx.ticket, delta, fact, onFactAck);
-      return;
-    }
-    if (!large) throw new Error('event larger than max_payload and no large-event store');
-    const swap = async (m: OutMessage | null): Promise<OutMessage | null> => {
-      if (!m || this.#fits(m, max)) return m;
-      await large.put(m.id, m.body);
-      this.stats.large++;
-      return { ...m, body: referenceBody(m.body, large.store, m.id) };
-    };
-    return (async () => {
-      const d = await swap(delta);
-      const f = await swap(fact);
-      this.#o.sink.publishChange(tx.ticket, d, f, onFactAck);
-    })();
+    return this.#out.publishChange(tx.ticket, delta, fact, onFactAck);
   }
 
   /** Rows of a table without identity: a delta per insert, no fact (there is no entity to key it). */
@@ -895,26 +867,6 @@ export class ChangeProcessor implements SnapshotTarget {
     this.#o.sink.publishDelta(tx.ticket, build(tx.commitLsn, tx.time, version));
     return true;
   }
-}
-
-/**
- * The reference event that replaces an oversized one: the same envelope and data, with `row` set to
- * null and `changes` emptied, plus `dataref` naming where the whole event is stored.
- */
-export function referenceBody(body: string, store: string, name: string): string {
-  const dataStart = body.lastIndexOf(',"data":{');
-  const head = body.slice(0, dataStart + ',"data":'.length);
-  const members = objectFragments(body.slice(dataStart + ',"data":'.length, -1));
-  let data = '{';
-  let first = true;
-  for (const [k, v] of members) {
-    const value = k === 'row' ? 'null' : k === 'changes' ? '{}' : v;
-    data += (first ? '' : ',') + JSON.stringify(k) + ':' + value;
-    first = false;
-  }
-  const bytes = Buffer.byteLength(body);
-  data += `,"dataref":{"store":${JSON.stringify(store)},"name":${JSON.stringify(name)},"bytes":${bytes}}}`;
-  return head + data + '}';
 }
 
 /** The `data.version` of a stored fact's text, or null when there is none. */

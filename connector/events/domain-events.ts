@@ -19,7 +19,7 @@ import type { TxTicket, OutMessage, SharedStream } from '../ports.js';
 import { formatVersion } from '../../schemas/versions.js';
 import { outboxDeadLetterSubject, outboxSubject, type EventContracts } from '../../schemas/outbox.js';
 import { readContextMessage, readOutboxMessage } from './outbox-messages.js';
-import { objectFragments } from '../json-fragments.js';
+import { DOMAIN_EMPTIED, fitsInMessage, referenceBody } from './claim-check.js';
 import type { Logger } from '../logger.js';
 
 /** The open transaction as this module sees it (the change processor's transaction state). */
@@ -72,9 +72,6 @@ export interface DomainEventOptions {
   large?: LargeBodyStore;
   log: Logger;
 }
-
-/** Bytes kept free for subject, headers and protocol overhead. */
-const MESSAGE_OVERHEAD = 1024;
 
 export class DomainEvents {
   readonly #o: DomainEventOptions;
@@ -174,41 +171,19 @@ export class DomainEvents {
 
   #send(tx: EventTx, stream: SharedStream, msg: OutMessage, head: SubjectHead): void | Promise<void> {
     const large = this.#o.large;
-    const max = large?.maxPayload ?? Infinity;
-    if (
-      msg.body.length * 3 + MESSAGE_OVERHEAD <= max ||
-      Buffer.byteLength(msg.body) + MESSAGE_OVERHEAD <= max
-    ) {
+    if (fitsInMessage(msg.body, large?.maxPayload ?? Infinity)) {
       this.#o.sink.publishShared(tx.ticket, stream, msg, head.seq);
       return;
     }
     if (!large) throw new Error('domain event larger than max_payload and no large-event store');
-    // Claim check, as for rows: the whole event in the large-event store, a reference in the stream.
+    // Claim check, as for rows (claim-check.ts): the whole event in the large-event store, a reference in the stream.
     return large.put(msg.id, msg.body).then(() => {
       this.#o.sink.publishShared(
         tx.ticket,
         stream,
-        { ...msg, body: referenceEventBody(msg.body, large.store, msg.id) },
+        { ...msg, body: referenceBody(msg.body, large.store, msg.id, DOMAIN_EMPTIED) },
         head.seq,
       );
     });
   }
-}
-
-/**
- * The reference event that replaces an oversized domain event or dead letter: the same envelope and
- * data with `payload` (or `message`) null, plus `dataref` naming where the whole event is stored.
- */
-export function referenceEventBody(body: string, store: string, name: string): string {
-  const dataStart = body.lastIndexOf(',"data":{');
-  const head = body.slice(0, dataStart + ',"data":'.length);
-  // Fragments, not JSON.parse: the members kept (context) keep every digit.
-  const members = objectFragments(body.slice(dataStart + ',"data":'.length, -1));
-  let data = '{';
-  for (const [k, v] of members) {
-    const value = k === 'payload' || k === 'message' ? 'null' : v;
-    data += (data === '{' ? '' : ',') + JSON.stringify(k) + ':' + value;
-  }
-  data += `,"dataref":{"store":${JSON.stringify(store)},"name":${JSON.stringify(name)},"bytes":${Buffer.byteLength(body)}}}`;
-  return head + data + '}';
 }
