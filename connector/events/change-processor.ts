@@ -18,17 +18,12 @@ import { pgTimestampToIso } from '../source/pgoutput.js';
 import { describeRelation, keyTokenOf } from './tables.js';
 import { EventBodies, keyObject, txPrefix, type TxPlace } from './event-bodies.js';
 import { ClaimCheckSink } from './claim-check.js';
+import { LogicalMessages } from './logical-messages.js';
 import { RowCache, type Row } from './row-cache.js';
 import { schemaEventMessage } from './schema-events.js';
 import { objectFragments, fragmentAt } from '../json-fragments.js';
 import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
-import {
-  COMMIT_MARKER_IDX,
-  comparePositions,
-  formatLsn,
-  formatVersion,
-  type Position,
-} from '../../schemas/versions.js';
+import { COMMIT_MARKER_IDX, comparePositions, formatVersion, type Position } from '../../schemas/versions.js';
 import type {
   Catalog,
   ChangeSink,
@@ -44,7 +39,6 @@ import type {
 } from '../ports.js';
 import type { Logger } from '../logger.js';
 import { DomainEvents, type DomainEventOptions } from './domain-events.js';
-import { CONTEXT_PREFIX, OUTBOX_PREFIX } from '../../schemas/outbox.js';
 import type { ColumnPolicy } from './column-policy.js';
 
 export interface ProcessorOptions {
@@ -132,7 +126,8 @@ export class ChangeProcessor implements SnapshotTarget {
   readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0, dbReads: 0 };
   /** Outbox and context messages (domain-events.ts). */
   readonly domainEvents: DomainEvents;
-  #warnedOutbox = false;
+  /** Logical decoding messages: outbox, context, and the session's handler (logical-messages.ts). */
+  readonly #messages: LogicalMessages;
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
@@ -146,6 +141,12 @@ export class ChangeProcessor implements SnapshotTarget {
       contracts: opts.outbox?.contracts ?? null,
       log: opts.log,
       ...(opts.large ? { large: opts.large } : {}),
+    });
+    this.#messages = new LogicalMessages({
+      onLogicalMessage: opts.onLogicalMessage,
+      domainEvents: this.domainEvents,
+      outbox: opts.outbox !== undefined,
+      log: opts.log,
     });
   }
 
@@ -232,7 +233,7 @@ export class ChangeProcessor implements SnapshotTarget {
       case 'truncate':
         return this.#truncate(msg.relationIds);
       case 'message':
-        return this.#message(msg.prefix, msg.content, msg.transactional, msg.lsn);
+        return this.#messages.handle(this.#tx, msg.prefix, msg.content, msg.transactional, msg.lsn);
       default:
         return; // type and origin messages carry nothing Sluice needs
     }
@@ -740,57 +741,10 @@ export class ChangeProcessor implements SnapshotTarget {
     }
   }
 
-  #message(prefix: string, content: Buffer, transactional: boolean, lsn: bigint): void | Promise<void> {
-    if (prefix === OUTBOX_PREFIX || prefix === CONTEXT_PREFIX) {
-      return this.#applicationMessage(prefix, content, transactional, lsn);
-    }
-    if (!this.#o.onLogicalMessage) return;
-    // `content` is already a copy (decodePgoutput copies it out of pg's reused read buffer).
-    if (transactional) {
-      const tx = this.#openTx();
-      tx.messages.push({ prefix, content, transactional, commitLsn: tx.commitLsn, idx: -1 });
-      return;
-    }
-    return this.#o.onLogicalMessage({ prefix, content, transactional, commitLsn: lsn, idx: 0 });
-  }
-
-  /**
-   * The application's `sluice.outbox` / `sluice.context` messages, handled where they stand in the
-   * transaction (domain-events.ts). A non-transactional one belongs to no transaction: it can be
-   * neither atomic with rows nor given a position, so it is ignored with a warning naming the fix.
-   */
-  #applicationMessage(
-    prefix: string,
-    content: Buffer,
-    transactional: boolean,
-    lsn: bigint,
-  ): void | Promise<void> {
-    if (!transactional || !this.#tx || (prefix === OUTBOX_PREFIX && !this.#o.outbox)) {
-      if (!this.#warnedOutbox) {
-        this.#warnedOutbox = true;
-        this.#o.log.warn(
-          { prefix, lsn: formatLsn(lsn) },
-          transactional
-            ? `a ${prefix} message arrived but domain events are not enabled in this processor; it is ignored.`
-            : `a non-transactional ${prefix} message is ignored: emit it with pg_logical_emit_message(true, …) inside the transaction (sluice.emit and sluice.set_context do).`,
-        );
-      }
-      return;
-    }
-    if (prefix === CONTEXT_PREFIX) return this.domainEvents.context(this.#tx, content);
-    return this.domainEvents.outbox(this.#tx, content);
-  }
-
-  async #deliverMessages(tx: OpenTx): Promise<void> {
-    for (const m of tx.messages) {
-      m.idx = tx.idx;
-      await this.#o.onLogicalMessage!(m);
-    }
-  }
-
   #commit(endLsn: bigint): void | Promise<void> {
     const tx = this.#openTx();
-    if (tx.messages.length) return this.#deliverMessages(tx).then(() => this.#finish(tx, endLsn));
+    const delivered = this.#messages.deliver(tx);
+    if (delivered) return delivered.then(() => this.#finish(tx, endLsn));
     return this.#finish(tx, endLsn);
   }
 
