@@ -89,6 +89,12 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
     mayImport: ['connector/ports', 'connector: base', 'schemas', 'observability'],
   },
   {
+    // The leader lease of replicas (a KV bucket) and the slot takeover: beside the pipeline.
+    zone: 'connector/ha',
+    prefix: 'connector/ha/',
+    mayImport: ['connector/sink', 'connector/ports', 'connector: base', 'schemas'],
+  },
+  {
     zone: 'connector/verify',
     prefix: 'connector/verify/',
     mayImport: [
