@@ -31,7 +31,7 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
   ...['connector.ts', 'status.ts', 'status-poller.ts'].map((f) => ({
     zone: 'connector: composition',
     prefix: `connector/${f}`,
-    mayImport: ['connector', 'schemas', 'observability'],
+    mayImport: ['connector', 'schemas', 'observability', 'connections'],
   })),
   // …the ports are types between the stages; the source's two data formats import nothing…
   {
@@ -53,7 +53,13 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
   {
     zone: 'connector/source',
     prefix: 'connector/source/',
-    mayImport: ['connector/source data formats', 'connector/ports', 'connector: base', 'schemas'],
+    mayImport: [
+      'connector/source data formats',
+      'connector/ports',
+      'connector: base',
+      'schemas',
+      'connections',
+    ],
   },
   {
     // The column policy is configuration turned into mappers: config.ts builds it at the edge.
@@ -123,25 +129,36 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
   {
     zone: 'connector: config',
     prefix: 'connector/config.',
-    mayImport: ['connector: base', 'connector/events: column policy', 'schemas'],
+    mayImport: ['connector: base', 'connector/events: column policy', 'schemas', 'connections'],
   },
   // The shared base: configuration, errors, logging, lifecycle, JSON fragments (files directly in
   // connector/; a new folder needs its own rule).
-  { zone: 'connector: base', prefix: /^connector\/[^/]+$/, mayImport: ['schemas'] },
+  { zone: 'connector: base', prefix: /^connector\/[^/]+$/, mayImport: ['schemas', 'connections'] },
   // Top-level folders.
   { zone: 'schemas', prefix: 'schemas/', mayImport: [] },
+  // How every connection to PostgreSQL and NATS is made (TLS, credentials, redaction).
+  { zone: 'connections', prefix: 'connections/', mayImport: [] },
   { zone: 'observability', prefix: 'observability/', mayImport: [] },
   { zone: 'client', prefix: 'client/', mayImport: ['schemas'] },
-  { zone: 'consumers', prefix: 'consumers/', mayImport: ['schemas', 'observability'] },
+  { zone: 'consumers', prefix: 'consumers/', mayImport: ['schemas', 'observability', 'connections'] },
   {
     zone: 'cli: demo',
     prefix: 'cli/commands/demo.ts',
-    mayImport: ['cli', 'connector', 'consumers', 'schemas', 'observability', 'examples/shop', 'test/harness'],
+    mayImport: [
+      'cli',
+      'connector',
+      'consumers',
+      'schemas',
+      'observability',
+      'connections',
+      'examples/shop',
+      'test/harness',
+    ],
   },
   {
     zone: 'cli',
     prefix: 'cli/',
-    mayImport: ['connector', 'consumers', 'schemas', 'observability', 'examples/shop'],
+    mayImport: ['connector', 'consumers', 'schemas', 'observability', 'connections', 'examples/shop'],
   },
   // Example consumers, enrichers and the outbox application use the public package API only.
   { zone: 'examples/shop: API users', prefix: 'examples/shop/consumers/', mayImport: ['package API'] },
