@@ -21,7 +21,7 @@ export interface StreamMessage {
 export interface ReadStreamOptions {
   /** Only messages whose subject matches this filter (wildcards allowed); default all. */
   filter?: string;
-  /** Give up after this many milliseconds; default 30000. */
+  /** Give up after this many milliseconds without a new message; default 30000. */
   timeout?: number;
 }
 
@@ -53,10 +53,16 @@ export async function readStream(
     const out: StreamMessage[] = [];
     let complete = false;
     const messages = await consumer.consume({ max_messages: 512 });
-    const timer = setTimeout(() => void messages.stop(), timeout);
+    // An idle timeout, restarted as messages arrive: a long stream read on a busy machine is slow,
+    // not stuck.
+    let timer = setTimeout(() => void messages.stop(), timeout);
     try {
       for await (const m of messages) {
         if (m.seq <= lastSeq) out.push(fromJsMsg(m));
+        if ((out.length & 1023) === 0) {
+          clearTimeout(timer);
+          timer = setTimeout(() => void messages.stop(), timeout);
+        }
         // info.pending counts the matching messages after this one (later publishes included).
         if (m.seq >= lastSeq || m.info.pending === 0) {
           complete = true;
@@ -70,7 +76,7 @@ export async function readStream(
     if (!complete) {
       throw new HarnessError(
         HarnessErrorCode.Timeout,
-        `readStream(${stream}): read ${out.length} messages (up to sequence ${out.at(-1)?.seq ?? 0} of ${lastSeq}) and timed out after ${timeout} ms`,
+        `readStream(${stream}): read ${out.length} messages (up to sequence ${out.at(-1)?.seq ?? 0} of ${lastSeq}) and got nothing new for ${timeout} ms`,
       );
     }
     return out;
