@@ -98,7 +98,7 @@ class LeasedConsumer {
         metrics: this.metrics,
       });
       try {
-        await this.#runner.run(AbortSignal.any([signal, lease.lost]), () => lease.valid());
+        await this.#runner.run(AbortSignal.any([signal, lease.lost]));
       } finally {
         this.metrics.leaseHeld = 0;
         await lease.release();
