@@ -111,7 +111,7 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
     // The leader lease of replicas (a KV bucket) and the slot takeover: beside the pipeline.
     zone: 'connector/ha',
     prefix: 'connector/ha/',
-    mayImport: ['connector/sink', 'connector/ports', 'connector: base', 'schemas'],
+    mayImport: ['connector/sink', 'connector/ports', 'connector: base', 'schemas', 'connections'],
   },
   {
     zone: 'connector/verify',

@@ -20,8 +20,9 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { jetstream, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { kvEntries } from '../../connections/kv-entries.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -94,38 +95,7 @@ export async function openLeaseStore(
     },
   );
   const status = await kv.status();
-  // Compare-and-set refusals are JetStream API errors ("wrong last sequence"); anything else
-  // (timeouts, a lost connection) is thrown and handled as "could not renew".
-  const refused = (e: unknown) =>
-    e instanceof JetStreamApiError &&
-    (e.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-  return {
-    maxAgeMs: status.ttl,
-    async create(key, value) {
-      try {
-        return await kv.create(key, value);
-      } catch (e) {
-        if (refused(e)) return null;
-        throw e;
-      }
-    },
-    async update(key, value, revision) {
-      try {
-        return await kv.update(key, value, revision);
-      } catch (e) {
-        if (refused(e)) return null;
-        throw e;
-      }
-    },
-    async get(key) {
-      const e = await kv.get(key);
-      return e && e.operation === 'PUT' ? { value: e.string(), revision: e.revision } : null;
-    },
-    async remove(key, revision) {
-      await kv.delete(key, { previousSeq: revision }).catch(() => undefined);
-    },
-  };
+  return { maxAgeMs: status.ttl, ...kvEntries(kv) };
 }
 
 /**

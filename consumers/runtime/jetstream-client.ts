@@ -19,6 +19,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { kvEntries } from '../../connections/kv-entries.js';
 import {
   connectToNats,
   NatsConnectError,
@@ -398,36 +399,7 @@ export async function expiringEntries(
   ttlMs: number,
 ): Promise<ExpiringEntries> {
   const kv: KV = await new Kvm(client.nc).create(bucket, { ttl: ttlMs, history: 1 });
-  // A compare-and-set refusal is a JetStream API error with one of these codes; anything else (a
-  // timeout, a lost connection, a missing stream) is thrown.
-  const refused = (e: unknown) =>
-    isApiError(e, JetStreamApiCodes.StreamWrongLastSequence) ||
-    isApiError(e, JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-  return {
-    async create(key, value) {
-      try {
-        return await kv.create(key, value);
-      } catch (e) {
-        if (refused(e)) return null;
-        throw e;
-      }
-    },
-    async update(key, value, revision) {
-      try {
-        return await kv.update(key, value, revision);
-      } catch (e) {
-        if (refused(e)) return null;
-        throw e;
-      }
-    },
-    async remove(key, revision) {
-      await kv.delete(key, { previousSeq: revision }).catch(() => undefined);
-    },
-    async get(key) {
-      const e = await kv.get(key);
-      return e && e.operation === 'PUT' ? { value: e.string(), revision: e.revision } : null;
-    },
-  };
+  return kvEntries(kv);
 }
 
 function startPolicy(s: DurableSettings['start']): Partial<ConsumerConfig> {
