@@ -7,7 +7,7 @@ export { DEFAULT_POSTGRES_SETTINGS, startPostgres } from './postgres.js';
 export type { PostgresServer, PostgresVersion, StartPostgresOptions } from './postgres.js';
 export { cacheEmbeddedPostgres, embeddedPostgresPackageDir } from './embedded-postgres.js';
 export type { EmbeddedPostgresOptions } from './embedded-postgres.js';
-export { NATS_SERVER_BIN, startNats, startNatsCluster } from './nats.js';
+export { CLUSTER_STARTUP_TIMEOUT_MS, NATS_SERVER_BIN, startNats, startNatsCluster } from './nats.js';
 export type { NatsCluster, NatsServer, StartNatsOptions } from './nats.js';
 export { lastBySubject, readStream } from './streams.js';
 export type { ReadStreamOptions, StreamMessage } from './streams.js';

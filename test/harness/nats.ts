@@ -49,6 +49,11 @@ export interface StartNatsOptions {
    * password, token), needed when `config` requires them.
    */
   clientOptions?: Partial<ConnectionOptions>;
+  /**
+   * How long the server may take to answer JetStream requests (default 30 s); a node of a cluster
+   * needs {@link CLUSTER_STARTUP_TIMEOUT_MS}.
+   */
+  startupTimeoutMs?: number;
 }
 
 /** A nats-server with JetStream started for a test. */
@@ -90,6 +95,12 @@ export interface NatsCluster {
 }
 
 const STARTUP_TIMEOUT_MS = 30_000;
+/**
+ * A cluster node answers JetStream requests only once the nodes have elected a meta leader: a Raft
+ * election with randomised timeouts that can take several rounds on a loaded 2-core machine (seen:
+ * no leader 30 s after start with nats-server 2.10.27 while two other test files ran).
+ */
+export const CLUSTER_STARTUP_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 15_000;
 const PORT_ATTEMPTS = 5;
 
@@ -131,6 +142,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
         ...(opts.args ?? []),
       ],
       clientOptions: opts.clientOptions ?? {},
+      ...(opts.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: opts.startupTimeoutMs }),
       newPorts: async () => {
         ports.client = await freePort();
         if (ports.monitor !== undefined) ports.monitor = await freePort();
@@ -196,6 +208,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
           name: spec.name,
           ports: { client: spec.client },
           args: () => ['-c', conf],
+          startupTimeoutMs: CLUSTER_STARTUP_TIMEOUT_MS,
         }),
       );
     }
@@ -253,6 +266,8 @@ interface LocalNatsOptions {
   newPorts?: () => Promise<void>;
   /** Connection options of the readiness check (TLS, credentials). */
   clientOptions?: Partial<ConnectionOptions>;
+  /** Bound on the wait for JetStream to answer; default STARTUP_TIMEOUT_MS. */
+  startupTimeoutMs?: number;
 }
 
 class LocalNats implements NatsServer {
@@ -311,7 +326,7 @@ class LocalNats implements NatsServer {
     const exited = this.#proc.spawn();
     try {
       await eventually(() => pingJetStream(this.url, this.#opts.clientOptions), {
-        timeout: STARTUP_TIMEOUT_MS,
+        timeout: this.#opts.startupTimeoutMs ?? STARTUP_TIMEOUT_MS,
         interval: 50,
         message: `nats-server ${this.name} on port ${this.port} to answer JetStream requests`,
         signal: exited,

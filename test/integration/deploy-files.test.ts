@@ -23,7 +23,14 @@ import { analyzeModel } from '../../consumers/read-models/sql-analysis.js';
 import { loadSqlParser } from '../../consumers/read-models/sql-parser.js';
 import { startQueryApi } from '../../consumers/query-api/index.js';
 import { shopReadModels } from '../../examples/shop/read-models.js';
-import { closeAll, eventually, freePort, startNats, type NatsServer } from '../harness/index.js';
+import {
+  closeAll,
+  CLUSTER_STARTUP_TIMEOUT_MS,
+  eventually,
+  freePort,
+  startNats,
+  type NatsServer,
+} from '../harness/index.js';
 import { startEnv, type SluiceEnv } from './env.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -503,7 +510,9 @@ describe('deploy/kubernetes/nats.conf', () => {
       return file;
     });
     // The harness's own -a/-p/-n/-sd flags take precedence over the file's listen, name and store.
-    const nodes: NatsServer[] = await Promise.all(files.map((f) => startNats({ args: ['-c', f] })));
+    const nodes: NatsServer[] = await Promise.all(
+      files.map((f) => startNats({ args: ['-c', f], startupTimeoutMs: CLUSTER_STARTUP_TIMEOUT_MS })),
+    );
     const nc = await connect({ servers: nodes.map((n) => n.url) });
     cleanups.push(() => nc.close());
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
