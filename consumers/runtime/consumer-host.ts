@@ -98,7 +98,7 @@ class LeasedConsumer {
         metrics: this.metrics,
       });
       try {
-        await this.#runner.run(AbortSignal.any([signal, lease.lost]));
+        await this.#runner.run(AbortSignal.any([signal, lease.lost]), () => lease.valid());
       } finally {
         this.metrics.leaseHeld = 0;
         await lease.release();

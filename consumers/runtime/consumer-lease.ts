@@ -7,8 +7,13 @@
  * for an immediate takeover. A holder that cannot renew (revision changed, entry expired, NATS
  * unreachable past the ttl) stops handling at once.
  *
- * Not a fence: a holder paused longer than the ttl (a frozen VM) may still finish the handlers it
- * was running after another process took over. Idempotent handlers make that harmless.
+ * A fence for what has not started: the holder trusts its lease only until 0.9 × ttl after it
+ * *sent* its last successful renewal (the entry expires ttl after the server stored it, later
+ * still), and `valid()` checks that deadline synchronously, on the monotonic clock. The runner asks
+ * before every handler call, so a holder paused past its deadline (SIGSTOP, a frozen VM) starts no
+ * handler after it resumes: it gives the lease up and returns its queued events. A handler already
+ * running when the pause began may still finish (its side effects cannot be recalled); deterministic
+ * event ids and `ctx.once` make its publishes and effects happen once.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +27,11 @@ export const LEASE_TTL_MS = 5_000;
 export interface Lease {
   /** Aborted when the lease is lost. */
   readonly lost: AbortSignal;
+  /**
+   * Whether the lease may still be trusted (before its deadline, see the header). False also aborts
+   * `lost` at once, synchronously.
+   */
+  valid(): boolean;
   /** Stops renewing and deletes the lease (so a standby takes over at once). */
   release(): Promise<void>;
 }
@@ -37,6 +47,11 @@ export class Leases {
     this.#entries = entries;
     this.#ttl = ttl;
     this.#log = log;
+  }
+
+  /** Leases over any compare-and-set store (tests use an in-memory one). */
+  static over(entries: ExpiringEntries, log: Logger, ttlMs = LEASE_TTL_MS): Leases {
+    return new Leases(entries, ttlMs, log);
   }
 
   static async open(
@@ -83,28 +98,41 @@ export class Leases {
     const lost = new AbortController();
     let stopped = false;
     let lastRenewed = Date.now();
+    // Monotonic: the lease is trusted until 0.9 ttl after the last successful write was sent.
+    let deadline = performance.now() + this.#ttl * 0.9;
     let busy = false;
+    const lose = (why: string) => {
+      if (stopped) return;
+      this.#log.error({ key, why }, 'lost the consumer lease; stopping');
+      stopped = true;
+      clearInterval(timer);
+      lost.abort();
+    };
     const renew = async () => {
       if (stopped || busy) return;
       busy = true;
+      const sent = performance.now();
       const r = await this.#entries.update(key, value, revision).catch(() => undefined);
       busy = false;
       if (stopped) return;
-      if (r === null || (r === undefined && Date.now() - lastRenewed > this.#ttl * 0.8)) {
-        this.#log.error({ key }, 'lost the consumer lease; stopping');
-        stopped = true;
-        clearInterval(timer);
-        lost.abort();
-        return;
-      }
+      if (r === null) return lose('another process wrote the lease');
+      if (r === undefined && Date.now() - lastRenewed > this.#ttl * 0.8)
+        return lose('the lease could not be renewed in time');
       if (r !== undefined) {
         revision = r;
         lastRenewed = Date.now();
+        deadline = sent + this.#ttl * 0.9;
       }
     };
     const timer = setInterval(() => void renew(), this.#ttl / 3);
     return {
       lost: lost.signal,
+      valid: () => {
+        if (stopped) return false;
+        if (performance.now() < deadline) return true;
+        lose('past its deadline without a renewal (the process was paused or cut off)');
+        return false;
+      },
       release: async () => {
         if (stopped) return;
         stopped = true;

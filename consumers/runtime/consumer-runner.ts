@@ -98,6 +98,8 @@ export class ConsumerRunner {
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
+  /** The lease check before each handler call (consumer-lease.ts), when a lease governs this run. */
+  #fence: (() => boolean) | null = null;
   #redriveChain: Promise<void> = Promise.resolve();
   /** Set while events an earlier process held are still to be redelivered (see #recover). */
   #recovery: Recovery | null = null;
@@ -139,8 +141,9 @@ export class ConsumerRunner {
    * Runs until `signal` aborts: then stops pulling, lets running handlers finish, and hands events
    * still queued back to the server (nak) so another process can take them at once.
    */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(signal: AbortSignal, fence?: () => boolean): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`consumer ${this.def.name} was already started`);
+    this.#fence = fence ?? null;
     this.#state = 'starting';
     const def = this.def;
     if (!(await this.#client.streamInfo(this.#stream))) {
@@ -473,6 +476,12 @@ export class ConsumerRunner {
    * failure handled) when either fails; the caller acknowledges only on true.
    */
   async #invoke(e: Entry, attempt: number, run: () => Promise<void> | void): Promise<boolean> {
+    if (this.#fence && !this.#fence()) {
+      // The lease ran out (this process was paused or cut off; the check also stops the runner):
+      // another process may hold it now, so no handler starts here. The event goes back queued.
+      e.state = 'queued';
+      return false;
+    }
     const started = performance.now();
     try {
       await run();
