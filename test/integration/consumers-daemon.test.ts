@@ -29,6 +29,7 @@ let effects: pg.Pool;
 let effectsUrl: string;
 
 interface Child {
+  readonly pid: number;
   output(): string;
   exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): Promise<number | null>;
@@ -53,6 +54,7 @@ function sluice(args: string[], extra: Record<string, string> = {}): Child {
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const c: Child = {
+    pid: child.pid!,
     output: () => out,
     exited,
     kill: async (signal) => {
@@ -141,7 +143,8 @@ beforeAll(async () => {
   effectsUrl = await env.pg.createDatabase();
   effects = new pg.Pool({ connectionString: effectsUrl, max: 2 });
   await effects.query(`
-    CREATE TABLE consumer_calls (event_id text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+    CREATE TABLE consumer_calls (event_id text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                                 pid int, started_at timestamptz);
     CREATE TABLE consumer_effects (entity text PRIMARY KEY, version text NOT NULL, applied int NOT NULL);
   `);
   await seedShopWithAudit(env, { customers: 300, products: 60, orders: 150 });
@@ -310,6 +313,67 @@ describe('sluice consumers run', () => {
     await waitCaughtUp(env);
     await expectEffectsMatchStream();
     expect(await standby.kill('SIGTERM')).toBe(0);
+  });
+
+  it('fences a paused holder: after SIGSTOP a standby takes over; resumed, the old process starts no handler', async () => {
+    const old = await startDaemon();
+    const next = sluice(['consumers', 'run', 'test/integration/fixtures/effects-consumer.ts']);
+    await eventually(() => /"msg":"standing by/.test(next.output()), {
+      timeout: 60_000,
+      interval: 50,
+      message: `the second process to stand by:\n${tail(next.output())}`,
+    });
+    const traffic = startTraffic(env, { rate: 300, seed: 29 });
+    let stoppedAt = new Date();
+    try {
+      const before = await calls();
+      await eventually(async () => (await calls()) > before + 100, {
+        timeout: 60_000,
+        interval: 50,
+        message: 'handlers to run',
+      });
+      process.kill(old.pid, 'SIGSTOP');
+      stoppedAt = new Date();
+      await eventually(() => /"msg":"consumer running"/.test(next.output()), {
+        timeout: 30_000,
+        interval: 50,
+        message: `the standby to take over from the paused holder:\n${tail(next.output())}`,
+      });
+      const takeover = Date.now() - stoppedAt.getTime();
+      // The new holder handles events while the old one is still paused.
+      const byNext = async () =>
+        (
+          await effects.query<{ n: number }>('SELECT count(*)::int AS n FROM consumer_calls WHERE pid = $1', [
+            next.pid,
+          ])
+        ).rows[0]!.n;
+      await eventually(async () => (await byNext()) > 50, {
+        timeout: 60_000,
+        interval: 50,
+        message: 'the new holder to handle events',
+      });
+      process.kill(old.pid, 'SIGCONT');
+      await eventually(() => /lost the consumer lease/.test(old.output()), {
+        timeout: 30_000,
+        interval: 50,
+        message: `the resumed process to notice it lost the lease:\n${tail(old.output())}`,
+      });
+      console.log(`consumer lease: takeover ${takeover} ms after SIGSTOP`);
+      expect(takeover).toBeLessThan(10_000);
+    } finally {
+      await traffic.stop();
+    }
+    await waitCaughtUp(env);
+    await expectEffectsMatchStream();
+    // Fenced: the resumed process started no handler after the pause began (a handler already
+    // running then may finish; its start time is before the pause).
+    const late = await effects.query<{ event_id: string; started_at: Date }>(
+      'SELECT event_id, started_at FROM consumer_calls WHERE pid = $1 AND started_at >= $2',
+      [old.pid, stoppedAt],
+    );
+    expect(late.rows, 'handlers the paused process started after SIGSTOP').toEqual([]);
+    await old.kill('SIGTERM');
+    expect(await next.kill('SIGTERM')).toBe(0);
   });
 
   it('explains a module that is not a consumer in one sentence', async () => {
