@@ -324,7 +324,7 @@ describe('sluice consumers run', () => {
       message: `the second process to stand by:\n${tail(next.output())}`,
     });
     const traffic = startTraffic(env, { rate: 300, seed: 29 });
-    let stoppedAt = new Date();
+    let stoppedAt!: Date;
     try {
       const before = await calls();
       await eventually(async () => (await calls()) > before + 100, {
