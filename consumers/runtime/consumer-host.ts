@@ -96,6 +96,7 @@ class LeasedConsumer {
         prefix: this.#opts.prefix,
         log: this.#opts.log,
         metrics: this.metrics,
+        pullExpiresMs: this.#leases.pullExpiresMs,
       });
       try {
         await this.#runner.run(AbortSignal.any([signal, lease.lost]), () => lease.valid());

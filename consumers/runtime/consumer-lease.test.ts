@@ -45,10 +45,12 @@ const log = pino({ level: 'silent' });
 
 describe('consumer lease', () => {
   it('stays valid while it renews', async () => {
-    const leases = Leases.over(memoryEntries(), log, 90);
+    // Renewals every 300 ms, deadline 810 ms after each: only a 500 ms stall of this test's own
+    // event loop could fail it.
+    const leases = Leases.over(memoryEntries(), log, 900);
     const lease = (await leases.acquire('c', new AbortController().signal))!;
     for (let i = 0; i < 6; i++) {
-      await new Promise((r) => setTimeout(r, 40));
+      await new Promise((r) => setTimeout(r, 200));
       expect(lease.valid(), `check ${i}`).toBe(true);
     }
     expect(lease.lost.aborted).toBe(false);
@@ -66,6 +68,16 @@ describe('consumer lease', () => {
     expect(lease.lost.aborted).toBe(false); // nothing has noticed yet...
     expect(lease.valid()).toBe(false); // ...the synchronous check does
     expect(lease.lost.aborted).toBe(true);
+  });
+
+  it("lets a paused holder's pull requests expire before a standby can take over", () => {
+    for (const ttl of [3_000, 5_000, 30_000]) {
+      const leases = Leases.over(memoryEntries(), log, ttl);
+      // Earliest takeover after a pause: ttl after the last renewal, which came ≤ ttl/3 before it.
+      const earliestTakeover = ttl - ttl / 3;
+      expect(leases.pullExpiresMs).toBeGreaterThanOrEqual(1_000); // nats.js' minimum
+      expect(leases.pullExpiresMs, `ttl ${ttl}`).toBeLessThan(earliestTakeover - ttl / 5);
+    }
   });
 
   it('is lost when another process wrote the lease', async () => {

@@ -14,6 +14,15 @@
  * handler after it resumes: it gives the lease up and returns its queued events. A handler already
  * running when the pause began may still finish (its side effects cannot be recalled); deterministic
  * event ids and `ctx.once` make its publishes and effects happen once.
+ *
+ * Order across a paused holder: its pull requests stay registered on the server while it is frozen
+ * (its connection looks alive for minutes), and the server would keep delivering new events to
+ * them — events the new holder then gets only after their ack wait, after it handled later events
+ * of the same keys. So the holder's pull requests expire after {@link Leases.pullExpiresMs}
+ * (0.4 × ttl): the new holder takes over no earlier than ttl after the last renewal stored, and
+ * renewals come every ttl/3, so by then every request the frozen process sent has expired, and all
+ * it was delivered is counted as unacknowledged when the new holder starts (and waited for, see
+ * the runner's recovery). The margin (0.27 × ttl) covers a renewal that ran that much late.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -47,6 +56,11 @@ export class Leases {
     this.#entries = entries;
     this.#ttl = ttl;
     this.#log = log;
+  }
+
+  /** How long the holder's pull requests live on the server (see the header): 0.4 × ttl, at least 1 s. */
+  get pullExpiresMs(): number {
+    return Math.max(1_000, Math.floor(this.#ttl * 0.4));
   }
 
   /** Leases over any compare-and-set store (tests use an in-memory one). */

@@ -61,6 +61,11 @@ export interface RunnerOptions {
   now?: () => number;
   /** Metrics to count into (kept across the runs of one process). Default: new ones on a registry of their own. */
   metrics?: ConsumerMetrics;
+  /**
+   * How long each pull request lives on the server (nats.js `expires`); default nats.js' 30 s. A
+   * leased runner's are short (consumer-lease.ts: order across a paused holder).
+   */
+  pullExpiresMs?: number;
 }
 
 interface Entry {
@@ -91,6 +96,7 @@ export class ConsumerRunner {
   #facts: FactLookup | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #pullExpiresMs: number | undefined;
   readonly #stream: string;
   readonly #dlq: DeadLetterStore;
   readonly #selection: Selection;
@@ -114,6 +120,7 @@ export class ConsumerRunner {
     this.#prefix = opts.prefix ?? 'cdc';
     this.#log = (opts.log ?? pino({ level: 'silent' })).child({ module: 'consumer', consumer: def.name });
     this.#now = opts.now ?? Date.now;
+    this.#pullExpiresMs = opts.pullExpiresMs;
     const names = streamNames(this.#prefix);
     this.#stream = def.from === 'facts' ? names.facts : names.deltas;
     this.#dlq = new DeadLetterStore(this.#client, this.#prefix);
@@ -207,6 +214,7 @@ export class ConsumerRunner {
             this.#onDelivery(d);
           },
           this.#stop.signal,
+          this.#pullExpiresMs,
         ),
         this.#client.consume(
           this.#dlq.stream,
@@ -214,6 +222,7 @@ export class ConsumerRunner {
           16,
           (d) => this.#onRedriveRequest(d),
           this.#stop.signal,
+          this.#pullExpiresMs,
         ),
       ]);
     } finally {

@@ -245,7 +245,8 @@ export class JetStreamClient {
   /**
    * Pulls from a durable consumer until `signal` aborts, calling `onDelivery` for each message in
    * delivery order. nats.js keeps `batch` messages requested ahead and re-pulls at 75 %; it
-   * recovers from disconnects and a deleted-and-recreated consumer on its own.
+   * recovers from disconnects and a deleted-and-recreated consumer on its own. `expiresMs` bounds
+   * how long each pull request lives on the server (nats.js default 30 s).
    */
   async consume(
     stream: string,
@@ -253,9 +254,13 @@ export class JetStreamClient {
     batch: number,
     onDelivery: (d: Delivery) => void,
     signal: AbortSignal,
+    expiresMs?: number,
   ): Promise<void> {
     const consumer = await this.#js.consumers.get(stream, name);
-    const messages = await consumer.consume({ max_messages: batch });
+    const messages = await consumer.consume({
+      max_messages: batch,
+      ...(expiresMs === undefined ? {} : { expires: expiresMs }),
+    });
     const stop = () => void messages.close();
     if (signal.aborted) stop();
     signal.addEventListener('abort', stop, { once: true });
