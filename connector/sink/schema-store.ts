@@ -4,7 +4,7 @@
  * stores what `resolveVersion` decides, with compare-and-set (another run may write at once).
  */
 import { Kvm, type KV } from '@nats-io/kv';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SchemaRegistry } from '../ports.js';
 import {
@@ -18,7 +18,7 @@ import {
   type TableShape,
 } from '../../schemas/registry.js';
 import type { Position } from '../../schemas/versions.js';
-import { JS_API_TIMEOUT_MS } from './streams.js';
+import { isNotFound, JS_API_TIMEOUT_MS } from './streams.js';
 
 export { schemaBucketName, schemaKey, type StoredSchemaVersion };
 
@@ -32,13 +32,16 @@ export async function openSchemaReader(
   nc: NatsConnection,
   prefix: string,
 ): Promise<SchemaRegistryReader | null> {
-  const kvm = new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS }));
+  // Kvm.open binds without asking the server, so the bucket's stream is looked up first.
+  const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
   try {
-    return new SchemaRegistryReader(await kvm.open(schemaBucketName(prefix)));
+    await jsm.streams.info(`KV_${schemaBucketName(prefix)}`);
   } catch (e) {
-    if (/not found/i.test(String((e as Error).message))) return null;
+    if (isNotFound(e)) return null;
     throw e;
   }
+  const kvm = new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS }));
+  return new SchemaRegistryReader(await kvm.open(schemaBucketName(prefix)));
 }
 
 export class KvSchemaRegistry implements SchemaRegistry {

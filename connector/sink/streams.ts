@@ -185,7 +185,8 @@ function isApiError(e: unknown, code: number): boolean {
   return e instanceof JetStreamApiError && e.code === code;
 }
 
-function isNotFound(e: unknown): boolean {
+/** The stream asked for does not exist (JetStream API code 10059). */
+export function isNotFound(e: unknown): boolean {
   return isApiError(e, JetStreamApiCodes.StreamNotFound);
 }
 

@@ -278,6 +278,11 @@ describe('versioned schemas', () => {
     expect(missing.stderr).toMatch(
       /^sluice: public\.orders has no schemaVersion 9 in the registry \(it has 1, 2, 3, 4, 5, 6\)\./,
     );
+    // A prefix no connector ran with: no registry bucket, one sentence and the fix.
+    const none = await sluice(['schemas', 'list'], { ...cliEnv, SLUICE_PREFIX: 'nobody' });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^sluice: the schema registry NOBODY_SCHEMAS does not exist\./);
+    expect(none.stderr).toMatch(/Run the connector \("sluice run"\) first/);
 
     const outDir = join(tmp, 'export');
     const gen = join(tmp, 'gen', 'events.ts');
