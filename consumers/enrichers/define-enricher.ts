@@ -20,6 +20,7 @@ import { defineConsumer, type ConsumerContext, type ConsumerDefinition } from '.
 import { ConsumerError, ConsumerErrorCodes } from '../runtime/errors.js';
 import type { FactLookup } from '../runtime/fact-lookup.js';
 import { waitForFacts } from './facts-freshness.js';
+import { ReadModelLookups, type ReadModelLookup } from './read-model-lookup.js';
 
 /** What `enrich` returns for one delta: zero or more events (`type` is one of the contracts). */
 export interface EventDraft<T extends string = string> {
@@ -35,6 +36,12 @@ export interface EventDraft<T extends string = string> {
 export interface EnrichContext {
   /** Related rows by key from `<P>_FACTS`: at least as new as this transaction (see docs/enrichers.md). */
   readonly facts: FactLookup;
+  /**
+   * Rows of the read models (docs/read-models.md) by key or by equal columns, once the model
+   * reflects this transaction (a read-your-writes fence at its commit). Needs the read database:
+   * option `readModels.databaseUrl` or SLUICE_READ_DATABASE_URL.
+   */
+  readonly readModels: ReadModelLookup;
   /** Every delta of the source transaction of the selected tables, in `tx.seq` order. */
   readonly transaction: readonly DeltaEvent[];
   readonly log: Logger;
@@ -57,6 +64,12 @@ export interface EnricherOptions<C extends Record<string, z.ZodType>> {
   enrich: (delta: DeltaEvent, ctx: EnrichContext) => Promise<EnricherResult<C>> | EnricherResult<C>;
   /** Milliseconds to wait for the facts to reflect a transaction before retrying it. Default 10000. */
   factsWaitMs?: number;
+  /**
+   * Where `ctx.readModels` reads: the read database (default SLUICE_READ_DATABASE_URL), the models'
+   * schema (default SLUICE_READ_MODELS_SCHEMA or `read_models`), and how long a lookup waits for a
+   * model to reflect the transaction (default `factsWaitMs`).
+   */
+  readModels?: { databaseUrl?: string; schema?: string; waitMs?: number };
   /** Passed to defineConsumer (docs/consumers.md). */
   maxDeliver?: number;
   backoff?: Backoff;
@@ -112,6 +125,27 @@ export function defineEnricher<C extends Record<string, z.ZodType>>(
   const ops = new Set(options.ops ?? ['insert', 'update', 'delete', 'truncate']);
   const factsWaitMs = options.factsWaitMs ?? 10_000;
   const { domain, contracts, name } = options;
+  const rm = options.readModels ?? {};
+  const readDatabaseUrl = rm.databaseUrl ?? process.env.SLUICE_READ_DATABASE_URL;
+  // One pool and position watcher per enricher, opened at the first lookup.
+  let lookups: ReadModelLookups | undefined;
+  const readModelsAt = (ctx: ConsumerContext, commitLsn: string): ReadModelLookup => {
+    if (!readDatabaseUrl) {
+      const missing = (): never =>
+        fail(
+          'ctx.readModels needs the read database',
+          'Set SLUICE_READ_DATABASE_URL (the database "sluice read-models run" writes) or the option readModels.databaseUrl.',
+        );
+      return { get: async () => missing(), list: async () => missing() };
+    }
+    lookups ??= new ReadModelLookups({
+      databaseUrl: readDatabaseUrl,
+      schema: rm.schema ?? process.env.SLUICE_READ_MODELS_SCHEMA ?? 'read_models',
+      waitMs: rm.waitMs ?? factsWaitMs,
+      requestHeartbeat: () => ctx.requestHeartbeat(),
+    });
+    return lookups.at(commitLsn, ctx.signal);
+  };
 
   const consumer = defineConsumer({
     name,
@@ -126,7 +160,15 @@ export function defineEnricher<C extends Record<string, z.ZodType>>(
       const selected = events.filter((e) => ops.has(e.data.op));
       if (!selected.length) return;
       await waitForFacts(ctx.facts, events, factsWaitMs, ctx.signal);
-      const enrichCtx: EnrichContext = { facts: ctx.facts, transaction: events, log: ctx.log };
+      let readModels: ReadModelLookup | undefined;
+      const enrichCtx: EnrichContext = {
+        facts: ctx.facts,
+        get readModels() {
+          return (readModels ??= readModelsAt(ctx, ctx.transaction.marker.data.lsn));
+        },
+        transaction: events,
+        log: ctx.log,
+      };
       for (const delta of selected) {
         const out = await options.enrich(delta, enrichCtx);
         const drafts = (out == null ? [] : Array.isArray(out) ? out : [out]) as EventDraft[];

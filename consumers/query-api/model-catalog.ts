@@ -12,7 +12,7 @@ import type { QueryDb } from './query-db.js';
 export async function loadModels(
   db: QueryDb,
   schema: string,
-  defs: readonly ReadModelDefinition[],
+  defs: readonly Pick<ReadModelDefinition, 'name' | 'key'>[],
 ): Promise<Map<string, ServedModel>> {
   const rows = await db.query(
     `SELECT c.relname AS model, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS sql_type,

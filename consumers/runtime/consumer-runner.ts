@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { DeltaEvent, FactEvent, TxMarkerEvent } from '../../schemas/events.js';
-import { deadLetterSubject, streamNames } from '../../schemas/subjects.js';
+import { deadLetterSubject, heartbeatRequestSubject, streamNames } from '../../schemas/subjects.js';
 import { retryDelay } from './backoff.js';
 import { ConsumerMetrics, type ConsumerProbe } from './consumer-metrics.js';
 import {
@@ -764,6 +764,7 @@ export class ConsumerRunner {
       get facts() {
         return facts();
       },
+      requestHeartbeat: () => client.signal(heartbeatRequestSubject(this.#prefix)),
       publish: async (subject, data, opts = {}) => {
         const n = published++;
         await client.publish(subject, JSON.stringify(data), {

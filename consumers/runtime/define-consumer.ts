@@ -74,6 +74,12 @@ export interface ConsumerContext {
    * `ctx.facts.rows('public.customers', [{ id: '4' }])`.
    */
   readonly facts: FactLookup;
+  /**
+   * Asks the connector for a position heartbeat now (a core NATS message on
+   * `<P>.signal.heartbeat`, docs/events.md): on an idle source, positions then move past a fresh
+   * fence within milliseconds instead of at the next timed heartbeat.
+   */
+  requestHeartbeat(): void;
 }
 
 /** What `from` delivers. */

@@ -125,6 +125,15 @@ export class JetStreamClient {
     }
   }
 
+  /** Publishes an empty core NATS message (no stream, no acknowledgement); dropped while disconnected. */
+  signal(subject: string): void {
+    try {
+      this.nc.publish(subject);
+    } catch {
+      // closed or draining: a signal is best effort
+    }
+  }
+
   /** The connected server's version (e.g. `2.9.10`). */
   get serverVersion(): string {
     return this.nc.info?.version ?? '0.0.0';

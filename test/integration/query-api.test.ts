@@ -25,6 +25,11 @@ import { createMetricsRegistry } from '../../observability/metrics-registry.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { startQueryApi, type QueryApi } from '../../consumers/query-api/index.js';
 import { currentPosition, readModels, QueryApiError } from '../../client/index.js';
+import { z } from 'zod';
+import { defineEnricher } from '../../consumers/enrichers/define-enricher.js';
+import { ConsumerRunner } from '../../consumers/runtime/consumer-runner.js';
+import { JetStreamClient } from '../../consumers/runtime/jetstream-client.js';
+import { readStream } from '../harness/index.js';
 
 /** Beyond the shop's three: a composite key, and a text key holding a comma. */
 const EXTRA_MODELS: ShopReadModel[] = [
@@ -406,6 +411,73 @@ describe('query API', () => {
     expect(err).toBeInstanceOf(QueryApiError);
     expect((err as QueryApiError).status).toBe(504);
     expect((err as QueryApiError).currentPosition).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+  });
+
+  it("an enricher's ctx.readModels sees at least the transaction it enriches", async () => {
+    await settled();
+    const enricher = defineEnricher({
+      name: 'rm-lookups',
+      domain: 'rmtest',
+      tables: ['public.orders'],
+      ops: ['insert'],
+      start: 'now',
+      readModels: { databaseUrl: readsUrl },
+      contracts: {
+        'order.counted': z.object({ order_id: z.string(), order_count: z.string(), listed: z.number() }),
+      },
+      async enrich(delta, ctx) {
+        const order = String(delta.data.key!.id);
+        const customer = String(delta.data.changes.customer_id!.new);
+        // By key, and by a non-key column (what facts cannot answer).
+        const c = (await ctx.readModels.get('customer_360', { customer_id: customer })) as Customer360 | null;
+        const mine = await ctx.readModels.list('order_summary', { order_id: order, customer_name: c?.name });
+        return {
+          type: 'order.counted',
+          data: { order_id: order, order_count: c!.order_count, listed: mine.length },
+        };
+      },
+    });
+    const stop = new AbortController();
+    const runner = new ConsumerRunner(enricher, {
+      client: await JetStreamClient.create(env.nc),
+      prefix: 'cdc',
+    });
+    const running = runner.run(stop.signal);
+    try {
+      await eventually(() => runner.state === 'running', { timeout: 30_000, message: 'the enricher to run' });
+      const customers = (await env.sql<{ id: string }>(`SELECT id::text FROM customers ORDER BY id LIMIT 3`))
+        .rows;
+      // The truth: each customer's order count on the source right after each commit.
+      const expected = new Map<string, bigint>();
+      for (let i = 0; i < 30; i++) {
+        const cust = customers[i % 3]!.id;
+        const { rows } = await env.sql<{ id: string; n: string }>(
+          `WITH o AS (INSERT INTO orders (customer_id, status, total) VALUES (${cust}, 'pending', 10) RETURNING id)
+           SELECT o.id::text, (SELECT count(*) FROM orders WHERE customer_id = ${cust}) + 1 AS n FROM o`,
+        );
+        expected.set(rows[0]!.id, BigInt(rows[0]!.n));
+      }
+      let events: { data: { order_id: string; order_count: string; listed: number } }[] = [];
+      await eventually(
+        async () => {
+          const msgs = await readStream(env.nc, 'CDC_EVENTS', { filter: 'cdc.events.rmtest.>' });
+          events = msgs.map((m) => m.data as (typeof events)[number]);
+          return events.length >= expected.size;
+        },
+        { timeout: 60_000, interval: 200, message: 'an event for every order' },
+      );
+      expect(events.map((e) => e.data.order_id).sort()).toEqual([...expected.keys()].sort());
+      for (const e of events) {
+        // At least as new as its own transaction: the count includes the order, and the order's row is there.
+        expect(BigInt(e.data.order_count), `order ${e.data.order_id}`).toBeGreaterThanOrEqual(
+          expected.get(e.data.order_id)!,
+        );
+        expect(e.data.listed, `order ${e.data.order_id} listed`).toBe(1);
+      }
+    } finally {
+      stop.abort();
+      await running;
+    }
   });
 
   it('metrics: facts applied, keys recomputed, commit → model latency, lag back to 0, request durations', async () => {
