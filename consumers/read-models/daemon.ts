@@ -9,6 +9,7 @@ import { analyzeModel, UnsupportedSqlError } from './sql-analysis.js';
 import type { ReadModelsConfig } from './config.js';
 import { ReadModelError, ReadModelErrorCodes } from './errors.js';
 import { FactSource, type FactReader } from './fact-source.js';
+import { endStaleWriter, WriterBeat } from './writer-liveness.js';
 import { ReadDb } from './read-db.js';
 import { replicaTableFrom, type ReplicaTable } from './replica-table.js';
 import { Maintainer, modelHash, type ModelRuntime, type Position } from './maintainer.js';
@@ -26,6 +27,10 @@ export interface ReadModelsLogger {
 const LOCK_KEY = 0x51ce_0001;
 /** Milliseconds to wait for facts before looking at the open transaction again. */
 const IDLE_WAIT_MS = 100;
+/** Milliseconds without a delivered fact after which the reader is checked against the stream's end. */
+const TAIL_CHECK_MS = 150;
+/** Milliseconds without a delivered fact, with more stored, after which the reader is replaced. */
+const READER_STALL_MS = 10_000;
 /** Milliseconds between looks at the newest position heartbeat while caught up. */
 const HEARTBEAT_CHECK_MS = 200;
 
@@ -73,6 +78,7 @@ export async function openSession(
   const models = await planModels(cfg);
   const db = await ReadDb.connect(cfg.readDatabaseUrl, 'sluice-read-models');
   let facts: FactSource | null = null;
+  let beat: WriterBeat | null = null;
   try {
     if (!(await db.tryLock(LOCK_KEY)))
       throw new ReadModelError(
@@ -82,6 +88,7 @@ export async function openSession(
           hint: 'Run one "sluice read-models run" per read database; stop the other one first.',
         },
       );
+    beat = await WriterBeat.start(cfg.readDatabaseUrl, db);
     facts = await FactSource.connect({
       ...cfg,
       name: 'sluice-read-models',
@@ -128,7 +135,7 @@ export async function openSession(
         `read model ${m.def.name} built from the replica`,
       );
     }
-    const f = facts;
+    const [f, b] = [facts, beat];
     return {
       db,
       facts: f,
@@ -136,11 +143,13 @@ export async function openSession(
       models,
       replicas,
       close: async () => {
+        await b.stop();
         await f.close();
         await db.close();
       },
     };
   } catch (e) {
+    await beat?.stop();
     await facts?.close();
     await db.close();
     throw e;
@@ -208,19 +217,25 @@ async function writerSession(
   metrics: ReadModelMetrics,
 ): Promise<ReadModelsSession | null> {
   let standing = false;
-  while (!signal.aborted) {
-    try {
-      const s = await openSession(cfg, log, metrics);
-      if (standing) log.info({ module: 'read-models' }, 'writer lock taken: this process takes over');
-      return s;
-    } catch (e) {
-      if (!(e instanceof ReadModelError) || e.code !== ReadModelErrorCodes.busy) throw e;
-      if (!standing) {
-        standing = true;
-        log.info(
-          { module: 'read-models' },
-          'standing by: another sluice read-models process writes this read database; taking over when it stops',
-        );
+  // The standby's own connection, to see whether the writer still beats (writer-liveness.ts).
+  let probe: ReadDb | null = null;
+  try {
+    while (!signal.aborted) {
+      try {
+        const s = await openSession(cfg, log, metrics);
+        if (standing) log.info({ module: 'read-models' }, 'writer lock taken: this process takes over');
+        return s;
+      } catch (e) {
+        if (!(e instanceof ReadModelError) || e.code !== ReadModelErrorCodes.busy) throw e;
+        if (!standing) {
+          standing = true;
+          log.info(
+            { module: 'read-models' },
+            'standing by: another sluice read-models process writes this read database; taking over when it stops',
+          );
+        }
+        probe ??= await ReadDb.connect(cfg.readDatabaseUrl, 'sluice-read-models-standby');
+        await endStale(probe, log);
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, STANDBY_RETRY_MS);
@@ -232,8 +247,27 @@ async function writerSession(
         signal.addEventListener('abort', done, { once: true });
       });
     }
+  } finally {
+    await probe?.close();
   }
   return null;
+}
+
+/** Ends the session of a writer that stopped beating (paused or hung), so the lock frees up. */
+async function endStale(probe: ReadDb, log: ReadModelsLogger): Promise<void> {
+  try {
+    const ended = await endStaleWriter(probe, LOCK_KEY);
+    if (ended)
+      log.warn(
+        { module: 'read-models', writerPid: ended.pid, lastBeatMs: ended.ageMs },
+        `the writer has not beaten for ${ended.ageMs} ms (paused or hung): ended its session to take over`,
+      );
+  } catch (err) {
+    log.warn(
+      { module: 'read-models', err },
+      'cannot end the session of a writer that stopped beating: grant this role pg_signal_backend, or run the daemons as the same role',
+    );
+  }
 }
 
 /**
@@ -268,9 +302,34 @@ export async function runReadModels(
     let batchFacts = 0;
     let lastRebuildCheck = 0;
     let lastHeartbeatCheck = 0;
+    let lastTailCheck = 0;
     let confirmedHeartbeat = 0n;
     while (!signal.aborted) {
       const got = await reader.next(cfg.readModelsBatchFacts, IDLE_WAIT_MS);
+      if (
+        !got.length &&
+        !reader.caughtUp &&
+        reader.idleMs > TAIL_CHECK_MS &&
+        Date.now() - lastTailCheck > TAIL_CHECK_MS
+      ) {
+        // The server's pending count can stay above zero at the stream's end: it overcounts a
+        // filtered consumer's range with interior deletes (facts compacted per key). Trusting it
+        // left the last transaction open (unapplied) until the next one arrived. The stream's last
+        // sequence decides.
+        lastTailCheck = Date.now();
+        const last = await s.facts.factsLastSeq();
+        if (last <= reader.lastSeq) reader.atStreamEnd();
+        else if (reader.idleMs > READER_STALL_MS) {
+          // Facts stored and none delivered for a while: a stalled consumer. Every fact handed out
+          // is in the assembler or applied, so a new reader continues exactly after it.
+          log.warn(
+            { module: 'read-models', readerSeq: reader.lastSeq, streamSeq: last, idleMs: reader.idleMs },
+            'the facts reader delivered nothing while the stream holds more; reading on with a new consumer',
+          );
+          await reader.close();
+          reader = await s.facts.reader(reader.lastSeq);
+        }
+      }
       for (const f of got) {
         const done = assembler.push(f);
         if (done) {

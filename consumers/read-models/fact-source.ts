@@ -178,6 +178,8 @@ export class FactReader {
   #error: Error | null = null;
   #done = false;
   #lastSeq: number;
+  /** When the consumer last delivered a fact (or the reader started). */
+  #lastDelivery = Date.now();
 
   constructor(messages: ConsumerMessages, nc: NatsConnection, afterSeq: number) {
     this.#messages = messages;
@@ -189,6 +191,7 @@ export class FactReader {
   async #pump(): Promise<void> {
     try {
       for await (const m of this.#messages) {
+        this.#lastDelivery = Date.now();
         let body = m.string();
         if (body.includes('"dataref":')) body = await fetchLargeEvent(this.#nc, body);
         this.#buffer.push(toFact(m.seq, body));
@@ -209,9 +212,22 @@ export class FactReader {
     return this.#buffer.length === 0 && this.#pending === 0;
   }
 
+  /**
+   * Everything stored up to the stream's last sequence was handed out (the caller checked): the
+   * server's pending count, which overcounts ranges with interior deletes, is set to 0.
+   */
+  atStreamEnd(): void {
+    if (this.#buffer.length === 0) this.#pending = 0;
+  }
+
   /** Facts not yet delivered to this reader (the server's count; -1 before the first fact). */
   get pending(): number {
     return this.#pending;
+  }
+
+  /** Milliseconds since the consumer delivered a fact, when every delivered fact was handed out (else 0). */
+  get idleMs(): number {
+    return this.#buffer.length ? 0 : Date.now() - this.#lastDelivery;
   }
 
   /** Sequence of the last fact handed out by `next()` (the start position before any). */

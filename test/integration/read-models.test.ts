@@ -371,6 +371,56 @@ describe('read models', () => {
     expect(torn, 'orders seen without all their items').toEqual([]);
   });
 
+  it('takes over from a paused writer (SIGSTOP): the standby ends its session; resumed, it writes nothing and stops', async () => {
+    const traffic = startTraffic(env, { rate: 300, seed: SEED + 11 });
+    const poller = pollForTornOrders();
+    let takeover: number | undefined;
+    let stopped = false;
+    try {
+      const writer = spawnDaemon();
+      await eventually(() => /read models running/.test(writer.output()), {
+        timeout: 120_000,
+        interval: 50,
+        message: 'the read-model daemon to start',
+      });
+      const standby = spawnDaemon();
+      await eventually(() => /standing by/.test(standby.output()), {
+        timeout: 120_000,
+        interval: 50,
+        message: `the second daemon to stand by:\n${standby.output().slice(-2000)}`,
+      });
+      const stoppedAt = Date.now();
+      writer.child.kill('SIGSTOP');
+      await eventually(() => /read models running/.test(standby.output()), {
+        timeout: 60_000,
+        interval: 50,
+        message: `the standby to take over from the paused writer:\n${standby.output().slice(-2000)}`,
+      });
+      takeover = Date.now() - stoppedAt;
+      // The paused writer's session is gone: nothing it still had open can commit.
+      const ended = /"writerPid":(\d+)/.exec(standby.output());
+      expect(ended, standby.output().slice(-2000)).not.toBeNull();
+      const alive = await reads.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [Number(ended![1])]);
+      expect(alive.rows).toEqual([]);
+      writer.child.kill('SIGCONT');
+      // Resumed, it finds its session ended and stops with an error (a supervisor restarts it as a standby).
+      expect(await writer.exited).not.toBe(0);
+      await traffic.stop();
+      stopped = true;
+      await quiet();
+      await expectAllEqual();
+      standby.child.kill('SIGTERM');
+      expect(await standby.exited).toBe(0);
+    } finally {
+      if (!stopped) await traffic.stop();
+    }
+    console.log(`read-model daemon takeover after SIGSTOP: ${takeover} ms`);
+    // WRITER_STALE_MS (8 s) without a beat, then the next standby attempt (1 s).
+    expect(takeover).toBeLessThan(15_000);
+    const { torn } = await poller.stop();
+    expect(torn, 'orders seen without all their items').toEqual([]);
+  });
+
   it('rebuilds a model into an identical table while reads continue, and rebuilds when its SQL changes', async () => {
     const daemon = startDaemon();
     try {
