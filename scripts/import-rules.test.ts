@@ -28,7 +28,7 @@ const PACKAGE_ENTRIES: Record<string, string> = {
  */
 const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string[] }[] = [
   // Inside the connector: the composition root and the status readers see every stage…
-  ...['connector.ts', 'status.ts', 'status-poller.ts'].map((f) => ({
+  ...['connector.ts', 'session.ts', 'table-refresh.ts', 'status.ts', 'status-poller.ts'].map((f) => ({
     zone: 'connector: composition',
     prefix: `connector/${f}`,
     mayImport: ['connector', 'schemas', 'observability', 'connections'],

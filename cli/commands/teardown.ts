@@ -2,7 +2,7 @@
  * `sluice teardown`: drops the replication slot (it pins WAL while nobody reads it) and the
  * publications; with --streams also the JetStream streams and Sluice's KV buckets.
  */
-import { connectNats } from '../../connector/connector.js';
+import { connectNats } from '../../connector/nats-connection.js';
 import { silentLogger } from '../../connector/logger.js';
 import { connectSql, publicationNames, quoteIdent, slotInfo } from '../../connector/source/setup.js';
 import { manager } from '../../connector/sink/streams.js';
