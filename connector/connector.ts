@@ -14,14 +14,10 @@ import type { Config } from './config.js';
 import type { ConnectorStatus } from './ports.js';
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
-import {
-  checkServer,
-  connectSql,
-  ensureSlot,
-  listTables,
-  serverFacts,
-  tableColumns,
-} from './source/setup.js';
+import { checkServer, serverFacts } from './source/server-checks.js';
+import { connectSql } from './source/sql-connection.js';
+import { ensureSlot } from './source/slot.js';
+import { listTables, tableColumns } from './source/table-list.js';
 import { checkColumnPolicy, ColumnPolicy } from './events/column-policy.js';
 import { loadEventContracts } from './events/contracts-module.js';
 import type { EventContracts } from '../schemas/outbox.js';

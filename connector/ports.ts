@@ -131,7 +131,7 @@ export interface TableInfo {
   readonly schemaHistory: readonly StoredSchemaVersion[];
 }
 
-/** Catalog access describing a table needs (implemented over SQL by source/setup.ts `pgCatalog`). */
+/** Catalog access describing a table needs (implemented over SQL by source/sql-ports.ts `pgCatalog`). */
 export interface Catalog {
   loadTypes(oids: number[]): Promise<Map<number, PgType>>;
   /**
@@ -159,7 +159,7 @@ export interface SchemaRegistry {
 /**
  * Reads current values from the source database: the last resort for an unchanged TOAST value of a
  * row Sluice never saw (no cached row, no fact). Returns fragments by column index, or null when
- * the row is gone. Implemented by source/setup.ts `pgRowSource`.
+ * the row is gone. Implemented by source/sql-ports.ts `pgRowSource`.
  */
 export interface RowSource {
   readColumns(

@@ -7,14 +7,13 @@
 import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { listTables, type TableRow } from './source/table-list.js';
 import {
-  listTables,
   planPublications,
   publishedTables,
   reconcilePublications,
   type PublicationPlan,
-  type TableRow,
-} from './source/setup.js';
+} from './source/publications.js';
 
 export class CapturedTables {
   readonly #cfg: Config;
