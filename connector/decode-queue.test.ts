@@ -1,6 +1,6 @@
 /**
  * The decode queue with plain data: order, waiting handlers, back-pressure on the socket (paused
- * above QUEUE_HIGH, read again below QUEUE_LOW or when empty), the empty hook, stop and failure.
+ * above QUEUE_HIGH, read again below QUEUE_LOW or when empty), stop and failure.
  */
 import { describe, expect, it } from 'vitest';
 import { DecodeQueue, QUEUE_HIGH, QUEUE_LOW, type Flow } from './decode-queue.js';
@@ -24,20 +24,14 @@ describe('DecodeQueue', () => {
   it('handles messages in order, awaiting a handler only when it returns a promise', async () => {
     const flow = new FakeFlow();
     const seen: number[] = [];
-    let empties = 0;
-    const q = new DecodeQueue<number>(
-      flow,
-      (n) => {
-        seen.push(n);
-        if (n % 2 === 0) return turn();
-      },
-      () => empties++,
-    );
+    const q = new DecodeQueue<number>(flow, (n) => {
+      seen.push(n);
+      if (n % 2 === 0) return turn();
+    });
     const run = q.run();
     for (let i = 1; i <= 6; i++) q.push(i);
     expect(q.queued).toBe(6);
-    // Empty at the start, then again after the six.
-    while (empties < 2) await turn();
+    while (seen.length < 6) await turn();
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
     expect(q.queued).toBe(0);
     q.stop();
@@ -51,14 +45,10 @@ describe('DecodeQueue', () => {
     const gate = new Promise<void>((r) => (release = r));
     let handled = 0;
     let queuedAtResume = -1;
-    const q = new DecodeQueue<number>(
-      flow,
-      (n) => {
-        handled++;
-        if (n === 0) return gate;
-      },
-      () => undefined,
-    );
+    const q = new DecodeQueue<number>(flow, (n) => {
+      handled++;
+      if (n === 0) return gate;
+    });
     const origResume = flow.resume.bind(flow);
     flow.resume = () => {
       queuedAtResume = q.queued;
@@ -83,11 +73,7 @@ describe('DecodeQueue', () => {
   it('reads a paused socket again when the queue runs empty', async () => {
     const flow = new FakeFlow();
     flow.paused = true;
-    const q = new DecodeQueue<number>(
-      flow,
-      () => undefined,
-      () => undefined,
-    );
+    const q = new DecodeQueue<number>(flow, () => undefined);
     const run = q.run();
     await turn();
     expect(flow.paused).toBe(false);
@@ -98,27 +84,19 @@ describe('DecodeQueue', () => {
   it('stops after the message it is handling, and rejects with a handler error', async () => {
     const flow = new FakeFlow();
     const seen: number[] = [];
-    const q: DecodeQueue<number> = new DecodeQueue<number>(
-      flow,
-      (n): void | Promise<void> => {
-        seen.push(n);
-        if (n === 1) return turn().then(() => q.stop());
-      },
-      () => undefined,
-    );
+    const q: DecodeQueue<number> = new DecodeQueue<number>(flow, (n): void | Promise<void> => {
+      seen.push(n);
+      if (n === 1) return turn().then(() => q.stop());
+    });
     const run = q.run();
     q.push(1);
     q.push(2);
     await run;
     expect(seen).toEqual([1]);
 
-    const failing = new DecodeQueue<number>(
-      flow,
-      () => {
-        throw new Error('boom');
-      },
-      () => undefined,
-    );
+    const failing = new DecodeQueue<number>(flow, () => {
+      throw new Error('boom');
+    });
     const failed = failing.run();
     failing.push(1);
     await expect(failed).rejects.toThrow('boom');

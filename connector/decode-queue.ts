@@ -20,20 +20,15 @@ export interface Flow {
 export class DecodeQueue<M> {
   readonly #flow: Flow;
   readonly #handle: (msg: M) => void | Promise<void>;
-  readonly #onEmpty: () => void;
   readonly #queue: M[] = [];
   #head = 0;
   #wake: (() => void) | null = null;
   #stop = false;
 
-  /**
-   * @param handle processes one message; a promise only when it has to wait
-   * @param onEmpty called each time the loop has processed everything queued, before it waits
-   */
-  constructor(flow: Flow, handle: (msg: M) => void | Promise<void>, onEmpty: () => void) {
+  /** @param handle processes one message; a promise only when it has to wait */
+  constructor(flow: Flow, handle: (msg: M) => void | Promise<void>) {
     this.#flow = flow;
     this.#handle = handle;
-    this.#onEmpty = onEmpty;
   }
 
   /** Messages queued and not yet taken by the loop. */
@@ -61,7 +56,6 @@ export class DecodeQueue<M> {
         queue.length = 0;
         this.#head = 0;
         if (flow.paused) flow.resume();
-        this.#onEmpty();
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }

@@ -7,10 +7,29 @@
  * Types only: this module holds no code, and imports only types — from `schemas/` and from the
  * source's two data formats (`source/pgoutput.ts`, `source/type-catalog.ts`, which import nothing).
  */
-import type { RelationMessage } from './source/pgoutput.js';
+import type { PgoutputMessage, RelationMessage } from './source/pgoutput.js';
 import type { PgType } from './source/type-catalog.js';
 import type { Position } from '../schemas/versions.js';
 import type { Resolution, StoredSchemaVersion, TableShape } from '../schemas/registry.js';
+
+// ── Source → events ──────────────────────────────────────────────────────────────────────────
+
+/**
+ * The walsender's position while it has nothing else to send (a primary keepalive): an event with
+ * a position and no data. It travels the pipeline behind the messages received before it; between
+ * transactions the processor hands it to the sink as a transaction without messages, so the
+ * checkpoint passes it — and the slot is confirmed there — only once everything before it is
+ * acknowledged (pgstream's design). Otherwise an idle source database would pin WAL that other
+ * databases on the server write.
+ */
+export interface KeepaliveMessage {
+  readonly tag: 'keepalive';
+  /** The server's WAL end: every change before it that the slot publishes was sent before. */
+  readonly walEnd: bigint;
+}
+
+/** What the source hands the events, in stream order. */
+export type SourceMessage = PgoutputMessage | KeepaliveMessage;
 
 // ── Events → sink ────────────────────────────────────────────────────────────────────────────
 

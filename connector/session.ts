@@ -5,18 +5,18 @@
  * session; the next one (restarts.ts) re-reads where the streams and the slot stand.
  *
  * The slot's confirmed position moves only past transactions whose every message JetStream
- * acknowledged (sink/checkpoint.ts), and while idle only with nothing queued, open or in flight.
+ * acknowledged (sink/checkpoint.ts); while the source is idle, the walsender's keepalives carry
+ * its position through the pipeline to the same checkpoint.
  */
 import { writeSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { Config } from './config.js';
-import type { ConnectorStatus } from './ports.js';
+import type { ConnectorStatus, SourceMessage } from './ports.js';
 import { ErrorCodes, SluiceError } from './errors.js';
 import type { Logger } from './logger.js';
 import { ReplicationStream } from './source/replication-stream.js';
-import type { PgoutputMessage } from './source/pgoutput.js';
 import { pgCatalog, pgRowSource } from './source/sql-ports.js';
 import { publicationNames } from './source/publications.js';
 import type { ColumnPolicy } from './events/column-policy.js';
@@ -24,7 +24,7 @@ import { ChangeProcessor } from './events/change-processor.js';
 import type { EventContracts } from '../schemas/outbox.js';
 import { RowCache } from './events/row-cache.js';
 import { JetStreamSink } from './sink/jetstream-sink.js';
-import { idleConfirmable, movesConfirmed } from './sink/checkpoint.js';
+import { movesConfirmed } from './sink/checkpoint.js';
 import {
   lastFact,
   lastSeqOf,
@@ -154,27 +154,9 @@ export async function runSession(ctx: SessionContext, signal: AbortSignal): Prom
   metrics.attach(processor, sink, heartbeats);
   const emitter = heartbeatEmitter(cfg, log, metrics);
 
-  /**
-   * With nothing in flight and no transaction open, the walsender's position can be confirmed:
-   * otherwise an idle source database pins WAL that other databases on the server write.
-   */
-  const idleConfirm = (queued: number, walEnd: bigint): void => {
-    if (lease && !lease.held) return;
-    const state = {
-      queued,
-      inTransaction: processor.inTransaction,
-      sinkBusy: !sink.idle,
-      walEnd,
-      confirmed: stream!.confirmed,
-    };
-    if (idleConfirmable(state)) {
-      stream!.confirm(walEnd);
-      status.confirmedLsn = walEnd;
-    }
-  };
-
-  // Messages from the socket are queued and processed in order by one loop (decode-queue.ts).
-  let lastKeepalive = 0n;
+  // Messages from the socket are queued and processed in order by one loop (decode-queue.ts);
+  // keepalives too: their position travels the pipeline and is confirmed by the checkpoint once
+  // everything before it is acknowledged (ports.ts KeepaliveMessage).
   stream = new ReplicationStream(
     {
       url: cfg.databaseUrl,
@@ -189,19 +171,10 @@ export async function runSession(ctx: SessionContext, signal: AbortSignal): Prom
         processor.prefetch(msg);
         queue.push(msg);
       },
-      onKeepalive: (walEnd) => {
-        lastKeepalive = walEnd;
-        idleConfirm(queue.queued, walEnd);
-      },
+      onKeepalive: (walEnd) => queue.push({ tag: 'keepalive', walEnd }),
     },
   );
-  const queue = new DecodeQueue<PgoutputMessage>(
-    stream,
-    (msg) => processor.handle(msg),
-    () => {
-      if (lastKeepalive) idleConfirm(0, lastKeepalive);
-    },
-  );
+  const queue = new DecodeQueue<SourceMessage>(stream, (msg) => processor.handle(msg));
   try {
     await stream.start();
   } catch (e) {

@@ -37,6 +37,7 @@ import type {
   RowSource,
   SchemaRegistry,
   SnapshotTarget,
+  SourceMessage,
   TableInfo,
 } from '../ports.js';
 import type { Logger } from '../logger.js';
@@ -98,6 +99,8 @@ export class ChangeProcessor implements SnapshotTarget {
   /** The sink, behind the claim check for events larger than one message. */
   readonly #out: ClaimCheckSink;
   #tx: OpenTx | null = null;
+  /** End LSN of the last transaction or keepalive handed to the sink (see #keepalive). */
+  #lastEnd = 0n;
   readonly #warnedIncomplete = new Set<string>();
   readonly #warnedBadValue = new Set<string>();
   /** The previous-row lookup chain and the replay zone's stored facts (previous-row.ts). */
@@ -165,8 +168,10 @@ export class ChangeProcessor implements SnapshotTarget {
   }
 
   /** Processes one message; returns a promise only when it had to wait. */
-  handle(msg: PgoutputMessage): void | Promise<void> {
+  handle(msg: SourceMessage): void | Promise<void> {
     switch (msg.tag) {
+      case 'keepalive':
+        return this.#keepalive(msg.walEnd);
       case 'begin':
         return this.#begin(msg.xid, msg.finalLsn, msg.commitTime);
       case 'insert':
@@ -201,6 +206,19 @@ export class ChangeProcessor implements SnapshotTarget {
       context: '',
       outbox: 0,
     };
+  }
+
+  /**
+   * A position without data (ports.ts KeepaliveMessage). Between transactions it goes to the sink
+   * as a transaction without messages at the walsender's position: the checkpoint passes it once
+   * everything before it is acknowledged. Inside a transaction it marks no end and is dropped, and
+   * so is a position not past the last one handed over.
+   */
+  #keepalive(walEnd: bigint): void {
+    if (this.#tx || walEnd <= this.#lastEnd) return;
+    this.#lastEnd = walEnd;
+    const sink = this.#o.sink;
+    sink.commit(sink.begin(), walEnd);
   }
 
   #openTx(): OpenTx {
@@ -577,6 +595,7 @@ export class ChangeProcessor implements SnapshotTarget {
         );
       }
     }
+    if (endLsn > this.#lastEnd) this.#lastEnd = endLsn;
     this.#o.sink.commit(tx.ticket, endLsn);
   }
 
