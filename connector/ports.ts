@@ -2,7 +2,7 @@
  * The connector's ports: the role interfaces its stages meet at. Each stage imports the roles it
  * uses or implements from here, never the module on the other side, so dependencies run one way
  * (`source → events → sink`, see DEVELOPERS.md "Layout"), and the composition root
- * (connector.ts) is the only place that knows the concrete classes.
+ * (connector.ts, session.ts) is the only place that knows the concrete classes.
  *
  * Types only: this module holds no code, and imports only types — from `schemas/` and from the
  * source's two data formats (`source/pgoutput.ts`, `source/type-catalog.ts`, which import nothing).
