@@ -1,12 +1,7 @@
-/**
- * The pure parts of the source's setup: which tables can publish updates and deletes, the two
- * publications' plan and names, table patterns, identifiers quoted, privilege errors explained.
- */
+/** The two publications' plan and names, and which tables can publish updates and deletes. */
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, SluiceError } from '../errors.js';
 import { planPublications, publicationNames } from './publications.js';
-import { explainPrivilege, qualified, quoteIdent } from './sql.js';
-import { globToRegExp, hasUsableIdentity, type TableRow } from './table-list.js';
+import { hasUsableIdentity, type TableRow } from './table-list.js';
 
 const row = (
   table: string,
@@ -45,34 +40,5 @@ describe('publications', () => {
       insertOnly: [noPk, nothing],
     });
     expect(publicationNames('sluice')).toEqual(['sluice', 'sluice_ins']);
-  });
-});
-
-describe('table patterns', () => {
-  it('matches schema.table, a star within one name part', () => {
-    const m = globToRegExp('public.*');
-    expect(m.test('public.orders')).toBe(true);
-    expect(m.test('publicXorders')).toBe(false);
-    expect(m.test('other.orders')).toBe(false);
-    expect(globToRegExp('*.order_items').test('shop.order_items')).toBe(true);
-    expect(globToRegExp('public.a+b').test('public.a+b')).toBe(true);
-    expect(globToRegExp('public.a+b').test('public.aab')).toBe(false);
-  });
-});
-
-describe('sql helpers', () => {
-  it('quotes identifiers', () => {
-    expect(quoteIdent('Order "items"')).toBe('"Order ""items"""');
-    expect(qualified({ schema: 'public', table: 'Orders' })).toBe('"public"."Orders"');
-  });
-
-  it('explains a refused statement with the fix, and leaves other errors as they are', () => {
-    const refused = Object.assign(new Error('permission denied for database shop'), { code: '42501' });
-    const e = explainPrivilege(refused, 'create publication sluice');
-    expect(e).toBeInstanceOf(SluiceError);
-    expect(e).toMatchObject({ code: ErrorCodes.privileges });
-    expect(e.message).toBe('Sluice may not create publication sluice: permission denied for database shop.');
-    const other = new Error('connection lost');
-    expect(explainPrivilege(other, 'anything')).toBe(other);
   });
 });
