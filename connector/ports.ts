@@ -2,15 +2,34 @@
  * The connector's ports: the role interfaces its stages meet at. Each stage imports the roles it
  * uses or implements from here, never the module on the other side, so dependencies run one way
  * (`source → events → sink`, see DEVELOPERS.md "Layout"), and the composition root
- * (connector.ts) is the only place that knows the concrete classes.
+ * (connector.ts, session.ts) is the only place that knows the concrete classes.
  *
  * Types only: this module holds no code, and imports only types — from `schemas/` and from the
  * source's two data formats (`source/pgoutput.ts`, `source/type-catalog.ts`, which import nothing).
  */
-import type { RelationMessage } from './source/pgoutput.js';
+import type { PgoutputMessage, RelationMessage } from './source/pgoutput.js';
 import type { PgType } from './source/type-catalog.js';
 import type { Position } from '../schemas/versions.js';
 import type { Resolution, StoredSchemaVersion, TableShape } from '../schemas/registry.js';
+
+// ── Source → events ──────────────────────────────────────────────────────────────────────────
+
+/**
+ * The walsender's position while it has nothing else to send (a primary keepalive): an event with
+ * a position and no data. It travels the pipeline behind the messages received before it; between
+ * transactions the processor hands it to the sink as a transaction without messages, so the
+ * checkpoint passes it — and the slot is confirmed there — only once everything before it is
+ * acknowledged (pgstream's design). Otherwise an idle source database would pin WAL that other
+ * databases on the server write.
+ */
+export interface KeepaliveMessage {
+  readonly tag: 'keepalive';
+  /** The server's WAL end: every change before it that the slot publishes was sent before. */
+  readonly walEnd: bigint;
+}
+
+/** What the source hands the events, in stream order. */
+export type SourceMessage = PgoutputMessage | KeepaliveMessage;
 
 // ── Events → sink ────────────────────────────────────────────────────────────────────────────
 
@@ -131,7 +150,7 @@ export interface TableInfo {
   readonly schemaHistory: readonly StoredSchemaVersion[];
 }
 
-/** Catalog access describing a table needs (implemented over SQL by source/setup.ts `pgCatalog`). */
+/** Catalog access describing a table needs (implemented over SQL by source/sql-ports.ts `pgCatalog`). */
 export interface Catalog {
   loadTypes(oids: number[]): Promise<Map<number, PgType>>;
   /**
@@ -159,7 +178,7 @@ export interface SchemaRegistry {
 /**
  * Reads current values from the source database: the last resort for an unchanged TOAST value of a
  * row Sluice never saw (no cached row, no fact). Returns fragments by column index, or null when
- * the row is gone. Implemented by source/setup.ts `pgRowSource`.
+ * the row is gone. Implemented by source/sql-ports.ts `pgRowSource`.
  */
 export interface RowSource {
   readColumns(

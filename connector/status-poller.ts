@@ -7,7 +7,8 @@ import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { connectSql, slotInfo } from './source/setup.js';
+import { connectSql } from './source/sql-connection.js';
+import { slotInfo } from './source/slot.js';
 import { retainedWalWarning } from './status.js';
 
 export function startStatusPoller(

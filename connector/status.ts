@@ -4,7 +4,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from './config.js';
-import { connectSql, slotInfo, type SlotInfo } from './source/setup.js';
+import { connectSql } from './source/sql-connection.js';
+import { slotInfo, type SlotInfo } from './source/slot.js';
 import { manager } from './sink/streams.js';
 import { streamNames } from '../schemas/subjects.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from './sink/snapshot-store.js';

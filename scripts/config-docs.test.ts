@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { QUEUE_HIGH, QUEUE_LOW } from '../connector/connector.js';
+import { QUEUE_HIGH, QUEUE_LOW } from '../connector/decode-queue.js';
 import {
   formatDefault,
   plainDefault,
@@ -52,7 +52,7 @@ describe('figures stated in docs/', () => {
     expect(figure).toBe(plainDefault(d!.value, d!.unit));
   });
 
-  it('operations.md states the decode queue marks of connector/connector.ts', () => {
+  it('operations.md states the decode queue marks of connector/decode-queue.ts', () => {
     const text = read('operations.md').replace(/\s+/g, ' ');
     const m = /above ([\d,]+) messages the connector stops reading .*? it resumes below ([\d,]+)\./.exec(
       text,

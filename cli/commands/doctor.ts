@@ -5,16 +5,11 @@
 import { connectToNats } from '../../connections/nats-connect.js';
 import { redactUrl } from '../../connections/redact.js';
 import { describeError, natsConnectError } from '../../connector/errors.js';
-import {
-  checkServer,
-  connectSql,
-  hasUsableIdentity,
-  listTables,
-  publishedTables,
-  serverFacts,
-  slotInfo,
-  tableColumns,
-} from '../../connector/source/setup.js';
+import { checkServer, serverFacts } from '../../connector/source/server-checks.js';
+import { connectSql } from '../../connector/source/sql-connection.js';
+import { hasUsableIdentity, listTables, tableColumns } from '../../connector/source/table-list.js';
+import { publishedTables } from '../../connector/source/publications.js';
+import { slotInfo } from '../../connector/source/slot.js';
 import { checkColumnPolicy, ColumnPolicy } from '../../connector/events/column-policy.js';
 import { manager } from '../../connector/sink/streams.js';
 import { retainedWalWarning } from '../../connector/status.js';

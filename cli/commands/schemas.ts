@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../../connector/config.js';
-import { connectNats } from '../../connector/connector.js';
+import { connectNats } from '../../connector/nats-connection.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 import { silentLogger } from '../../connector/logger.js';
 import { openSchemaReader } from '../../connector/sink/schema-store.js';

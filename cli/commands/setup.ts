@@ -2,7 +2,7 @@
  * `sluice setup outbox`: installs the outbox's SQL helpers (`sluice.emit`, `sluice.set_context`) in
  * the source database; `--print` only prints the SQL, for a migration tool.
  */
-import { connectSql } from '../../connector/source/setup.js';
+import { connectSql } from '../../connector/source/sql-connection.js';
 import { installOutboxFunctions, OUTBOX_SQL } from '../../connector/source/outbox-functions.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 import { configFrom, parseOptions, print } from './common.js';

@@ -2,7 +2,7 @@
  * `sluice snapshot <schema.table...>`: asks the running connector to (re-)snapshot tables, through
  * the snapshot bucket in NATS KV, and shows progress until done (a bar on a terminal).
  */
-import { connectNats } from '../../connector/connector.js';
+import { connectNats } from '../../connector/nats-connection.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 import { silentLogger } from '../../connector/logger.js';
 import { listSnapshots, openSnapshotBucket, requestSnapshot } from '../../connector/sink/snapshot-store.js';

@@ -1,5 +1,5 @@
 /** `sluice status`: slot lag, confirmed position, per-stream counts, snapshot progress. */
-import { connectNats } from '../../connector/connector.js';
+import { connectNats } from '../../connector/nats-connection.js';
 import { silentLogger } from '../../connector/logger.js';
 import { collectStatus } from '../../connector/status.js';
 import { configFrom, parseOptions, print } from './common.js';

@@ -2,9 +2,12 @@
  * `sluice teardown`: drops the replication slot (it pins WAL while nobody reads it) and the
  * publications; with --streams also the JetStream streams and Sluice's KV buckets.
  */
-import { connectNats } from '../../connector/connector.js';
+import { connectNats } from '../../connector/nats-connection.js';
 import { silentLogger } from '../../connector/logger.js';
-import { connectSql, publicationNames, quoteIdent, slotInfo } from '../../connector/source/setup.js';
+import { connectSql } from '../../connector/source/sql-connection.js';
+import { publicationNames } from '../../connector/source/publications.js';
+import { quoteIdent } from '../../connector/source/sql.js';
+import { slotInfo } from '../../connector/source/slot.js';
 import { manager } from '../../connector/sink/streams.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { schemaBucketName } from '../../connector/sink/schema-store.js';

@@ -3,7 +3,7 @@
  * prints every difference and a summary per table, or `--json`. Exit code 0 when the facts equal
  * the tables, 1 when any difference persists, 2 when verify itself could not run.
  */
-import { connectNats } from '../../connector/connector.js';
+import { connectNats } from '../../connector/nats-connection.js';
 import { describeError, ErrorCodes, SluiceError } from '../../connector/errors.js';
 import { silentLogger } from '../../connector/logger.js';
 import {

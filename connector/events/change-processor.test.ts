@@ -190,6 +190,31 @@ describe('ChangeProcessor', () => {
     expect(sink.committed).toEqual([0x108n, 0x208n, 0x308n]);
   });
 
+  it('hands a keepalive between transactions to the sink as a position without messages', async () => {
+    const { p, sink } = setup();
+    await p.handle(relation);
+    await p.handle({ tag: 'keepalive', walEnd: 0x50n });
+    await tx(p, 0x100n, [ins(['1', 'a', 'b'])]);
+    // Not past the last transaction's end: nothing new to confirm.
+    await p.handle({ tag: 'keepalive', walEnd: 0x108n });
+    await p.handle({ tag: 'keepalive', walEnd: 0x180n });
+    // Inside a transaction a position marks no end: dropped.
+    await p.handle({ tag: 'begin', finalLsn: 0x200n, commitTime: 0n, xid: 2 });
+    await p.handle({ tag: 'keepalive', walEnd: 0x1f0n });
+    await p.handle(ins(['2', 'c', 'd']));
+    await p.handle({ tag: 'commit', flags: 0, commitLsn: 0x200n, endLsn: 0x208n, commitTime: 0n });
+    await p.handle({ tag: 'keepalive', walEnd: 0x180n });
+    await p.handle({ tag: 'keepalive', walEnd: 0x300n });
+    expect(sink.committed).toEqual([0x50n, 0x108n, 0x180n, 0x208n, 0x300n]);
+    expect(sink.deltas.map((m) => m.subject)).toEqual([
+      'cdc.delta.public.docs.insert.1',
+      'cdc.tx.256',
+      'cdc.delta.public.docs.insert.2',
+      'cdc.tx.2',
+    ]);
+    expect(p.stats.transactions).toBe(2);
+  });
+
   it('on replay publishes only what the streams lack, and reads the previous row from the facts stream', async () => {
     // Stored: deltas up to the update at 0x200, facts only up to the insert at 0x100.
     const stored = new Map<string, string>();

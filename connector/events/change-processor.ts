@@ -16,14 +16,17 @@
 import type { PgoutputMessage, RelationMessage, Tuple } from '../source/pgoutput.js';
 import { pgTimestampToIso } from '../source/pgoutput.js';
 import { describeRelation, keyTokenOf } from './tables.js';
-import { EventBodies, keyObject, txPrefix, type TxPlace } from './event-bodies.js';
+import { EventBodies, keyObject, txPrefix } from './event-bodies.js';
 import { ClaimCheckSink } from './claim-check.js';
 import { LogicalMessages } from './logical-messages.js';
 import { RowCache, type Row } from './row-cache.js';
 import { schemaEventMessage } from './schema-events.js';
-import { objectFragments, fragmentAt } from '../json-fragments.js';
+import { PreviousRows } from './previous-row.js';
+import { truncateTables } from './truncate.js';
+import { emitSnapshotFacts } from './snapshot-facts.js';
+import { atOrBelow, countChange, type OpenTx } from './transaction.js';
 import { encodeKeyFragments, NO_KEY_TOKEN } from '../../schemas/keys.js';
-import { COMMIT_MARKER_IDX, comparePositions, formatVersion, type Position } from '../../schemas/versions.js';
+import { COMMIT_MARKER_IDX, formatVersion, type Position } from '../../schemas/versions.js';
 import type {
   Catalog,
   ChangeSink,
@@ -34,8 +37,8 @@ import type {
   RowSource,
   SchemaRegistry,
   SnapshotTarget,
+  SourceMessage,
   TableInfo,
-  TxTicket,
 } from '../ports.js';
 import type { Logger } from '../logger.js';
 import { DomainEvents, type DomainEventOptions } from './domain-events.js';
@@ -78,19 +81,6 @@ export interface ProcessorOptions {
   columns?: ColumnPolicy;
 }
 
-/** The source transaction being processed (its place in the events: event-bodies.ts TxPlace). */
-interface OpenTx extends TxPlace {
-  idx: number;
-  ticket: TxTicket;
-  deltas: number;
-  perTable: Map<string, number>;
-  messages: LogicalMessage[];
-  /** Set by `sluice.context` messages (domain-events.ts). */
-  context: string;
-  /** Domain events published for the transaction. */
-  outbox: number;
-}
-
 type Change =
   | { kind: 'insert'; t: TableInfo; newRow: (string | undefined)[] }
   | {
@@ -109,19 +99,12 @@ export class ChangeProcessor implements SnapshotTarget {
   /** The sink, behind the claim check for events larger than one message. */
   readonly #out: ClaimCheckSink;
   #tx: OpenTx | null = null;
+  /** End LSN of the last transaction or keepalive handed to the sink (see #keepalive). */
+  #lastEnd = 0n;
   readonly #warnedIncomplete = new Set<string>();
   readonly #warnedBadValue = new Set<string>();
-  /** Reads of the facts stream started ahead of processing, by subject (see prefetch()). */
-  readonly #prefetched = new Map<string, Promise<string | null>>();
-  /** Answers of prefetched reads that arrived, for synchronous use. */
-  readonly #prefetchedText = new Map<string, string | null>();
-  /** Commit LSN of the transaction the messages being queued belong to (for prefetch). */
-  #queuedTxLsn = 0n;
-  /**
-   * Replay zone: the version of the latest stored fact of each entity touched so far, read once
-   * (see #storedFacts). Emptied when the replay passes the last stored fact.
-   */
-  readonly #storedVersion = new Map<string, string | null>();
+  /** The previous-row lookup chain and the replay zone's stored facts (previous-row.ts). */
+  readonly #prev: PreviousRows;
   /** Events built, for metrics. */
   readonly stats = { changes: 0, transactions: 0, skipped: 0, fetches: 0, large: 0, dbReads: 0 };
   /** Outbox and context messages (domain-events.ts). */
@@ -133,6 +116,12 @@ export class ChangeProcessor implements SnapshotTarget {
     this.#o = opts;
     this.#bodies = new EventBodies(opts.source);
     this.#out = new ClaimCheckSink(opts.sink, opts.large, () => this.stats.large++);
+    this.#prev = new PreviousRows({
+      facts: opts.facts,
+      cache: opts.cache,
+      lastFact: opts.lastFact,
+      onFetch: () => this.stats.fetches++,
+    });
     this.domainEvents = new DomainEvents({
       prefix: opts.prefix,
       source: opts.source,
@@ -171,55 +160,18 @@ export class ChangeProcessor implements SnapshotTarget {
   }
 
   /**
-   * Called for each message as it is queued, before it is processed: an UPDATE or DELETE without
-   * old values whose entity is not in the cache will need its latest fact; the read starts now,
-   * concurrently with others, instead of one round trip at a time when the message is reached.
-   * (After a restart, or on a large table, most updates touch entities not in the cache.)
+   * Called for each message as it is queued, before it is processed: starts the reads of previous
+   * rows it will need (previous-row.ts).
    */
   prefetch(msg: PgoutputMessage): void {
-    if (msg.tag === 'begin') {
-      this.#queuedTxLsn = msg.finalLsn;
-      return;
-    }
-    if (msg.tag !== 'insert' && msg.tag !== 'update' && msg.tag !== 'delete') return;
-    if (this.#prefetched.size >= 512) return;
-    // Past the replay zone only updates and deletes without old values need the previous fact;
-    // inside it every change needs its entity's stored fact (see #storedFacts).
-    const last = this.#o.lastFact;
-    const inZone = last !== null && this.#queuedTxLsn <= last.commitLsn;
-    if (!inZone && (msg.tag === 'insert' || msg.oldTuple)) return;
-    const t = this.#tables.get(msg.relationId);
-    if (!t || t.keyIdx.length === 0) return;
-    const tuple =
-      msg.tag === 'insert'
-        ? msg.newTuple
-        : msg.tag === 'update'
-          ? (msg.keyTuple ?? msg.oldTuple ?? msg.newTuple)
-          : (msg.keyTuple ?? msg.oldTuple);
-    if (!tuple) return;
-    const key: string[] = [];
-    for (const i of t.keyIdx) {
-      const v = tuple[t.sourceIdx ? t.sourceIdx[i]! : i];
-      if (v === undefined || v === null) return;
-      key.push(t.columns[i]!.mapper(v));
-    }
-    const subject = t.factPrefix + encodeKeyFragments(key);
-    if (this.#prefetched.has(subject) || this.#storedVersion.has(subject)) return;
-    if (!inZone && this.#o.cache.has(subject)) return;
-    this.stats.fetches++;
-    const read = this.#o.facts.lastFact(subject);
-    read.then(
-      (text) => {
-        if (this.#prefetched.get(subject) === read) this.#prefetchedText.set(subject, text);
-      },
-      () => undefined, // a failure surfaces when the change is processed
-    );
-    this.#prefetched.set(subject, read);
+    this.#prev.prefetch(msg, (relationId) => this.#tables.get(relationId));
   }
 
   /** Processes one message; returns a promise only when it had to wait. */
-  handle(msg: PgoutputMessage): void | Promise<void> {
+  handle(msg: SourceMessage): void | Promise<void> {
     switch (msg.tag) {
+      case 'keepalive':
+        return this.#keepalive(msg.walEnd);
       case 'begin':
         return this.#begin(msg.xid, msg.finalLsn, msg.commitTime);
       case 'insert':
@@ -254,6 +206,19 @@ export class ChangeProcessor implements SnapshotTarget {
       context: '',
       outbox: 0,
     };
+  }
+
+  /**
+   * A position without data (ports.ts KeepaliveMessage). Between transactions it goes to the sink
+   * as a transaction without messages at the walsender's position: the checkpoint passes it once
+   * everything before it is acknowledged. Inside a transaction it marks no end and is dropped, and
+   * so is a position not past the last one handed over.
+   */
+  #keepalive(walEnd: bigint): void {
+    if (this.#tx || walEnd <= this.#lastEnd) return;
+    this.#lastEnd = walEnd;
+    const sink = this.#o.sink;
+    sink.commit(sink.begin(), walEnd);
   }
 
   #openTx(): OpenTx {
@@ -291,7 +256,7 @@ export class ChangeProcessor implements SnapshotTarget {
       // The schema event takes a position of its own in the deltas stream (deterministic: only a
       // recorded change of shape takes one), before the first change under the new version.
       const idx = tx.idx++;
-      if (!this.#skip(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: idx })) {
+      if (!atOrBelow(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: idx })) {
         const place = { xid: tx.xid, commitLsn: tx.commitLsn, idx, time: tx.time };
         this.#o.sink.publishDelta(tx.ticket, schemaEventMessage(this.#o.prefix, this.#o.source, info, place));
       }
@@ -367,57 +332,18 @@ export class ChangeProcessor implements SnapshotTarget {
     if (t.keyIdx.length === 0) return this.#keyless(c);
     const tx = this.#openTx();
     const factPos = this.#pos(tx, 0);
-    const skipFacts = this.#skip(this.#o.lastFact, factPos);
-    const skipDeltas = this.#skip(this.#o.lastDelta, factPos);
+    const skipFacts = atOrBelow(this.#o.lastFact, factPos);
+    const skipDeltas = atOrBelow(this.#o.lastDelta, factPos);
     if (skipFacts) {
       // Replay zone: whether this change's fact is stored is decided per entity (#publish).
       const subjects = [t.factPrefix + keyTokenOf(t, c.kind === 'delete' ? c.keyRow : c.newRow)];
       if (c.kind === 'update' && c.oldKey) subjects.push(t.factPrefix + encodeKeyFragments(c.oldKey));
-      const wait = this.#storedFacts(subjects);
+      const wait = this.#prev.loadStored(subjects);
       if (wait) return wait.then(() => this.#changeChecked(c, skipFacts, skipDeltas));
-    } else if (this.#storedVersion.size) {
-      this.#storedVersion.clear();
+    } else {
+      this.#prev.leftReplayZone();
     }
     return this.#changeChecked(c, skipFacts, skipDeltas);
-  }
-
-  /**
-   * Loads the version of the latest stored fact of each subject not known yet; a promise only when
-   * a read is needed. Used in the replay zone (positions at or below the last stored fact): facts
-   * trail deltas and a crash can leave any change's fact unpublished, so "at or below the last
-   * stored fact" does not mean "stored". A fact whose entity holds this version or a newer one is
-   * stored; any other is published again. Reads cover only the replay zone, which the slot's
-   * confirmed position (moved only past transactions whose deltas *and* facts were acknowledged)
-   * bounds to the changes that were in flight.
-   */
-  #storedFacts(subjects: readonly string[]): Promise<void> | undefined {
-    const reads: Promise<void>[] = [];
-    for (const subject of subjects) {
-      if (this.#storedVersion.has(subject)) continue;
-      const ready = this.#prefetchedText.get(subject);
-      if (ready !== undefined) {
-        this.#prefetched.delete(subject);
-        this.#prefetchedText.delete(subject);
-        this.#storedVersion.set(subject, versionOfFact(ready));
-        continue;
-      }
-      let read = this.#prefetched.get(subject);
-      this.#prefetched.delete(subject);
-      if (!read) {
-        this.stats.fetches++;
-        read = this.#o.facts.lastFact(subject);
-      }
-      reads.push(read.then((text) => void this.#storedVersion.set(subject, versionOfFact(text))));
-    }
-    return reads.length ? Promise.all(reads).then(() => undefined) : undefined;
-  }
-
-  /** Whether the fact of a change at `pos` on `subject` is already stored. */
-  #factStored(subject: string, pos: Position): boolean {
-    if (!this.#skip(this.#o.lastFact, pos)) return false;
-    const stored = this.#storedVersion.get(subject);
-    if (stored === undefined) throw new Error(`replay zone: stored fact of ${subject} not loaded`);
-    return stored !== null && stored >= formatVersion(pos.commitLsn, pos.commitIdx);
   }
 
   #changeChecked(c: Change, skipFacts: boolean, skipDeltas: boolean): void | Promise<void> {
@@ -437,26 +363,11 @@ export class ChangeProcessor implements SnapshotTarget {
     }
     let prev: Row | null | undefined;
     if (needPrev) {
-      prev = this.#cached(t, subject);
-      if (prev === undefined && !skipFacts) {
-        // Not in the cache: read the latest fact. Only when this change's fact is not yet stored,
-        // because only then is the stored fact the state right before this change. A read
-        // started ahead of time (prefetch) is used when nothing touched the entity since.
-        const ready = this.#prefetchedText.get(subject);
-        if (ready !== undefined) {
-          // Already answered: go on synchronously (an await per change costs a flush per change).
-          this.#prefetched.delete(subject);
-          this.#prefetchedText.delete(subject);
-          return this.#emit(c, subject, this.#rowFromFact(t, ready));
-        }
-        let read = this.#prefetched.get(subject);
-        this.#prefetched.delete(subject);
-        if (!read) {
-          this.stats.fetches++;
-          read = this.#o.facts.lastFact(subject);
-        }
-        return read.then((text) => this.#emit(c, subject, this.#rowFromFact(t, text)));
-      }
+      // Not in the cache: read the latest fact. Only when this change's fact is not yet stored,
+      // because only then is the stored fact the state right before this change.
+      const found = this.#prev.lookup(t, subject, !skipFacts);
+      if (found instanceof Promise) return found.then((row) => this.#emit(c, subject, row));
+      prev = found;
     }
     return this.#emit(
       c,
@@ -465,51 +376,8 @@ export class ChangeProcessor implements SnapshotTarget {
     );
   }
 
-  /**
-   * The cached row of an entity in the table's current column order. A row cached under another
-   * layout (DDL since) is re-read by column name; a column it lacks, or whose type changed (its
-   * value's JSON form is the old type's), is unknown (undefined).
-   */
-  #cached(t: TableInfo, subject: string): Row | undefined {
-    const e = this.#o.cache.get(subject);
-    if (e === undefined) return undefined;
-    if (e.columns === t.columns) return e.values;
-    const byName = new Map(e.columns.map((c, i) => [c.name, i] as const));
-    return t.columns.map((c) => {
-      const i = byName.get(c.name);
-      return i !== undefined && e.columns[i]!.typeOid === c.typeOid ? e.values[i] : undefined;
-    }) as string[];
-  }
-
-  /** Recovers a row (fragments in column order) from a stored fact; null when deleted or absent. */
-  #rowFromFact(t: TableInfo, text: string | null): Row | null {
-    if (text === null) return null;
-    const data = fragmentAt(text, ['data']);
-    if (!data) return null;
-    const members = objectFragments(data);
-    if (members.get('deleted') === 'true') return null;
-    const rowText = members.get('row');
-    if (!rowText || rowText === 'null') return null;
-    const row = objectFragments(rowText);
-    // A column added since that fact has no stored value: unknown, not null. So is one retyped
-    // since (its stored value has the old type's JSON form).
-    const v = Number(members.get('schemaVersion'));
-    const then = v === t.schemaVersion ? undefined : t.schemaHistory.find((h) => h.version === v)?.columns;
-    return t.columns.map((c) => {
-      const o = then?.find((x) => x.name === c.name);
-      // Nor is one masked differently then (a clear value must not become an old value now).
-      if (then && (o?.typeOid !== c.typeOid || o?.mask !== c.mask)) return undefined;
-      return row.get(c.name);
-    }) as string[];
-  }
-
   #pos(tx: OpenTx, ahead: number): Position {
     return { commitLsn: tx.commitLsn, commitIdx: tx.idx + ahead };
-  }
-
-  /** Whether `p` is at or below a stream's last stored position (already published). */
-  #skip(last: Position | null, p: Position): boolean {
-    return last !== null && comparePositions(p, last) <= 0;
   }
 
   #emit(c: Change, subject: string, prev: Row | null): void | Promise<void> {
@@ -525,7 +393,7 @@ export class ChangeProcessor implements SnapshotTarget {
     const newSubject = t.factPrefix + keyTokenOf(t, c.newRow);
     const row = this.#complete(t, c.newRow, prev);
     const factPos = this.#pos(tx, newSubject === subject ? 0 : 1);
-    if (row.includes(undefined) && this.#o.rows && !this.#factStored(newSubject, factPos)) {
+    if (row.includes(undefined) && this.#o.rows && !this.#prev.factStored(newSubject, factPos)) {
       return this.#fillFromDatabase(t, row).then((factRow) =>
         this.#emitUpdate(c, subject, newSubject, prev, row, factRow),
       );
@@ -617,18 +485,14 @@ export class ChangeProcessor implements SnapshotTarget {
   ): void | Promise<void> {
     const idx = tx.idx++;
     const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
-    const skipDelta = this.#skip(this.#o.lastDelta, pos);
-    const skipFact = this.#factStored(subject, pos);
+    const skipDelta = atOrBelow(this.#o.lastDelta, pos);
+    const skipFact = this.#prev.factStored(subject, pos);
     const keyToken = subject.slice(t.factPrefix.length);
     this.stats.changes++;
-    tx.deltas++;
-    tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
+    countChange(tx, t);
     // Cache: the state after this change, when complete; otherwise forget it (read back later).
     // A read started ahead for this entity is stale now.
-    if (this.#prefetched.size) {
-      this.#prefetched.delete(subject);
-      this.#prefetchedText.delete(subject);
-    }
+    this.#prev.changed(subject);
     if (newRow === null) this.#o.cache.delete(subject);
     else if (!newRow.includes(undefined))
       this.#o.cache.set(subject, { columns: t.columns, values: newRow as string[] });
@@ -680,9 +544,8 @@ export class ChangeProcessor implements SnapshotTarget {
     const idx = tx.idx++;
     const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
     this.stats.changes++;
-    tx.deltas++;
-    tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
-    if (this.#skip(this.#o.lastDelta, pos)) {
+    countChange(tx, t);
+    if (atOrBelow(this.#o.lastDelta, pos)) {
       this.stats.skipped++;
       return;
     }
@@ -693,52 +556,24 @@ export class ChangeProcessor implements SnapshotTarget {
     return this.#send(tx, delta, null);
   }
 
-  /**
-   * TRUNCATE: a delta per table, a fact marker on `<P>.fact.<schema>.<table>.@none` (op truncate,
-   * deleted), and once the marker is stored, a purge of the table's facts below it. A consumer that
-   * sees the marker deletes every row of the table with a lower version; a consumer that replays the
-   * facts stream later never sees the purged rows. Truncates are rare, so this is a barrier.
-   */
+  /** TRUNCATE: a barrier publishing a delta, a fact marker and a purge per table (truncate.ts). */
   async #truncate(relationIds: number[]): Promise<void> {
-    const tx = this.#openTx();
-    await this.#o.sink.drained();
-    for (const id of relationIds) {
-      const t = this.#tableOf(id);
-      const idx = tx.idx++;
-      const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
-      const version = formatVersion(tx.commitLsn, idx);
-      this.stats.changes++;
-      tx.deltas++;
-      tx.perTable.set(t.name, (tx.perTable.get(t.name) ?? 0) + 1);
-      this.#o.cache.deletePrefix(t.factPrefix);
-      this.#o.onChange?.(t, NO_KEY_TOKEN);
-      const b = this.#bodies;
-      const delta = this.#skip(this.#o.lastDelta, pos)
-        ? null
-        : b.delta(tx, t, 'truncate', NO_KEY_TOKEN, 'null', idx, version, null, null);
-      const markerSubject = t.factPrefix + NO_KEY_TOKEN;
-      const hasFacts = t.keyIdx.length > 0;
-      const fact =
-        !hasFacts || this.#skip(this.#o.lastFact, pos)
-          ? null
-          : b.fact(
-              tx,
-              t,
-              'truncate',
-              markerSubject,
-              NO_KEY_TOKEN,
-              '{}',
-              idx,
-              version,
-              true,
-              null,
-              tx.context,
-            );
-      this.#o.sink.publishChange(tx.ticket, delta, fact);
-      await this.#o.sink.drained();
-      // Also on replay (marker already stored): the purge is idempotent and may not have run.
-      if (hasFacts) await this.#o.facts.purgeTable(t.factPrefix + '*', markerSubject);
-    }
+    const o = this.#o;
+    return truncateTables(
+      {
+        sink: o.sink,
+        facts: o.facts,
+        cache: o.cache,
+        bodies: this.#bodies,
+        lastDelta: o.lastDelta,
+        lastFact: o.lastFact,
+        stats: this.stats,
+        onChange: o.onChange,
+      },
+      this.#openTx(),
+      relationIds,
+      (id) => this.#tableOf(id),
+    );
   }
 
   #commit(endLsn: bigint): void | Promise<void> {
@@ -753,20 +588,21 @@ export class ChangeProcessor implements SnapshotTarget {
     this.stats.transactions++;
     if (tx.deltas > 0 || tx.outbox > 0) {
       const version = formatVersion(tx.commitLsn, COMMIT_MARKER_IDX);
-      if (!this.#skip(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX })) {
+      if (!atOrBelow(this.#o.lastDelta, { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX })) {
         this.#o.sink.publishDelta(
           tx.ticket,
           this.#bodies.txMarker(this.#o.prefix, tx, version, tx.deltas, tx.perTable, tx.outbox),
         );
       }
     }
+    if (endLsn > this.#lastEnd) this.#lastEnd = endLsn;
     this.#o.sink.commit(tx.ticket, endLsn);
   }
 
   /**
    * Publishes snapshot facts at the current position of the open transaction (the high watermark's
-   * transaction), each taking the next index. Rows are fragments in column order. Returns how many
-   * were published (rows at or below the stored position are skipped).
+   * transaction), each taking the next index (snapshot-facts.ts). Rows are fragments in column
+   * order. Returns how many were published (rows at or below the stored position are skipped).
    */
   async emitSnapshotFacts(
     t: TableInfo,
@@ -774,37 +610,15 @@ export class ChangeProcessor implements SnapshotTarget {
     onLastAck: (() => void) | null = null,
   ): Promise<number> {
     const tx = this.#openTx();
-    let n = 0;
-    for (let r = 0; r < rows.length; r++) {
-      const row = rows[r]!;
-      const idx = tx.idx++;
-      const pos = { commitLsn: tx.commitLsn, commitIdx: idx };
-      const keyToken = keyTokenOf(t, row);
-      const subject = t.factPrefix + keyToken;
-      this.#o.cache.set(subject, { columns: t.columns, values: row });
-      // Positions rise, so skipped rows are a prefix: when any row is published, the last one is.
-      if (this.#skip(this.#o.lastFact, pos)) continue;
-      const version = formatVersion(tx.commitLsn, idx);
-      // Snapshot facts carry no application context: no application statement produced them.
-      const fact = this.#bodies.fact(
-        tx,
-        t,
-        'snapshot',
-        subject,
-        keyToken,
-        keyObject(t, row),
-        idx,
-        version,
-        false,
-        row,
-        '',
-      );
-      const last = r === rows.length - 1 && onLastAck ? () => onLastAck() : null;
-      const sent = this.#send(tx, null, fact, last);
-      if (sent) await sent;
-      n++;
-    }
-    return n;
+    const send = (tx: OpenTx, fact: OutMessage, onAck: ((seq: number) => void) | null) =>
+      this.#send(tx, null, fact, onAck);
+    return emitSnapshotFacts(
+      { cache: this.#o.cache, bodies: this.#bodies, lastFact: this.#o.lastFact, send },
+      tx,
+      t,
+      rows,
+      onLastAck,
+    );
   }
 
   /**
@@ -816,16 +630,9 @@ export class ChangeProcessor implements SnapshotTarget {
   publishHeartbeat(build: (commitLsn: bigint, commitTime: string, version: string) => OutMessage): boolean {
     const tx = this.#openTx();
     const pos = { commitLsn: tx.commitLsn, commitIdx: COMMIT_MARKER_IDX };
-    if (tx.deltas > 0 || this.#skip(this.#o.lastDelta, pos)) return false;
+    if (tx.deltas > 0 || atOrBelow(this.#o.lastDelta, pos)) return false;
     const version = formatVersion(tx.commitLsn, COMMIT_MARKER_IDX);
     this.#o.sink.publishDelta(tx.ticket, build(tx.commitLsn, tx.time, version));
     return true;
   }
-}
-
-/** The `data.version` of a stored fact's text, or null when there is none. */
-function versionOfFact(text: string | null): string | null {
-  if (text === null) return null;
-  const v = fragmentAt(text, ['data', 'version']);
-  return v ? (JSON.parse(v) as string) : null;
 }

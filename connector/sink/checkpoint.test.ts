@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Checkpoint, idleConfirmable, movesConfirmed, type IdleState, type TxTicket } from './checkpoint.js';
+import { Checkpoint, movesConfirmed, type TxTicket } from './checkpoint.js';
 
 /** What the sink does per message: counted when sent, uncounted when acknowledged. */
 const send = (tx: TxTicket, n = 1) => void (tx.outstanding += n);
@@ -129,6 +129,32 @@ describe('Checkpoint', () => {
   );
 });
 
+describe('a keepalive position (a ticket without messages)', () => {
+  it('passes at once when nothing is before it', () => {
+    const c = new Checkpoint();
+    c.commit(c.begin(), 500n);
+    expect(c.advance()).toBe(500n);
+    expect(c.pending).toBe(false);
+  });
+
+  it('waits behind an unacknowledged or open transaction, then passes with it', () => {
+    const c = new Checkpoint();
+    const tx = c.begin();
+    send(tx);
+    c.commit(tx, 100n);
+    c.commit(c.begin(), 500n);
+    expect(c.advance()).toBeNull();
+    ack(tx);
+    expect(c.advance()).toBe(500n);
+
+    const open = c.begin();
+    c.commit(c.begin(), 900n);
+    expect(c.advance()).toBeNull();
+    c.commit(open, 600n);
+    expect(c.advance()).toBe(900n);
+  });
+});
+
 describe('movesConfirmed', () => {
   it.each([
     [0n, 1n, true],
@@ -136,19 +162,5 @@ describe('movesConfirmed', () => {
     [6n, 5n, false],
   ])('confirmed %s, checkpoint %s → %s', (confirmed, end, moves) => {
     expect(movesConfirmed(confirmed, end)).toBe(moves);
-  });
-});
-
-describe('idleConfirmable', () => {
-  const idle: IdleState = { queued: 0, inTransaction: false, sinkBusy: false, walEnd: 10n, confirmed: 5n };
-  it.each<[string, Partial<IdleState>, boolean]>([
-    ['idle and ahead', {}, true],
-    ['a message queued', { queued: 1 }, false],
-    ['a transaction open', { inTransaction: true }, false],
-    ['the sink busy', { sinkBusy: true }, false],
-    ['not ahead', { walEnd: 5n }, false],
-    ['behind', { walEnd: 4n }, false],
-  ])('%s → %s', (_name, change, expected) => {
-    expect(idleConfirmable({ ...idle, ...change })).toBe(expected);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The checkpoint: which source position may be confirmed to PostgreSQL. This is where the no-loss
  * guarantee lives (DESIGN.md, "Guarantees"): the slot's confirmed position moves only past
- * transactions whose every message JetStream acknowledged, never backwards, and while idle only
- * when nothing at all is in flight.
+ * transactions whose every message JetStream acknowledged, never backwards. While the source is
+ * idle, the walsender's keepalive position arrives as a transaction without messages
+ * (ports.ts KeepaliveMessage): it completes at once, and passes only behind every ticket before it.
  *
  * Pure bookkeeping, no I/O: the sink opens a ticket per source transaction (`begin`), counts each
  * message of it sent and acknowledged on the ticket, and marks it complete when the source sent
@@ -63,31 +64,8 @@ export class Checkpoint {
 
 /**
  * Whether a checkpoint (`endLsn`, from `Checkpoint.advance`) moves the confirmed position: only
- * forward. (A heartbeat confirmed while idle may already be past an end LSN reported later.)
+ * forward. (A keepalive's position confirmed while idle may already be past an end LSN reported later.)
  */
 export function movesConfirmed(confirmed: bigint, endLsn: bigint): boolean {
   return endLsn > confirmed;
-}
-
-/** What the idle rule looks at when the walsender reports its position (a keepalive). */
-export interface IdleState {
-  /** Messages received from the socket and not processed yet. */
-  readonly queued: number;
-  /** The processor is between a BEGIN and its COMMIT. */
-  readonly inTransaction: boolean;
-  /** The sink has a ticket pending or a message in flight. */
-  readonly sinkBusy: boolean;
-  /** The walsender's position (keepalive `walEnd`). */
-  readonly walEnd: bigint;
-  /** The slot's confirmed position now. */
-  readonly confirmed: bigint;
-}
-
-/**
- * With nothing queued, no transaction open and nothing in flight, every change before the
- * walsender's position is durable (or was not published): that position may be confirmed, else an
- * idle source database pins WAL that other databases on the server write.
- */
-export function idleConfirmable(s: IdleState): boolean {
-  return s.queued === 0 && !s.inTransaction && !s.sinkBusy && s.walEnd > s.confirmed;
 }

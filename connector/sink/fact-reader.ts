@@ -4,7 +4,7 @@
  * the same shape as the sink's publishes. nats.js's request API costs an Error object (with its
  * stack) and a timer per call, which dominated the profile when many updates touched rows not in
  * the cache. Direct get may be served by a replica behind the leader, so this reader is used only
- * for streams with one replica (see connector.ts).
+ * for streams with one replica (see session.ts).
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 

@@ -20,7 +20,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import { connectSql } from './setup.js';
+import { connectSql } from './sql-connection.js';
 
 /** Prefix of Sluice's heartbeat messages (`pg_logical_emit_message`'s second argument). */
 export const HEARTBEAT_MESSAGE_PREFIX = 'sluice.heartbeat';

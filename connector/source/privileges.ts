@@ -10,7 +10,9 @@
  *                                create them (it keeps their table lists current).
  */
 import type pg from 'pg';
-import { publicationNames, quoteIdent, type TableRow } from './setup.js';
+import { publicationNames } from './publications.js';
+import { quoteIdent } from './sql.js';
+import type { TableRow } from './table-list.js';
 
 /** One privilege check: `ok` false when Sluice cannot run without it. */
 export interface PrivilegeFinding {

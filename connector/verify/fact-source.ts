@@ -47,7 +47,7 @@ export class FactSource {
     this.#jsm = jsm;
     this.#cfg = cfg;
     this.#stream = streamNames(cfg.prefix).facts;
-    // Direct get may be answered by a replica behind the leader: only for one replica (connector.ts).
+    // Direct get may be answered by a replica behind the leader: only for one replica (session.ts).
     this.#reader = cfg.streams.replicas === 1 ? new FactReader(nc, this.#stream, JS_API_TIMEOUT_MS) : null;
   }
 

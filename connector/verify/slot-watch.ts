@@ -5,7 +5,7 @@
  * facts included, so "confirmed ≥ L" means the facts stream holds every change committed up to L.
  */
 import type pg from 'pg';
-import { slotInfo } from '../source/setup.js';
+import { slotInfo } from '../source/slot.js';
 import { parseLsn } from '../../schemas/versions.js';
 import { sleep } from '../lifecycle.js';
 

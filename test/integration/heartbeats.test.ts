@@ -3,7 +3,8 @@
  * database on the same server writes. The slot must keep advancing (confirmed_flush_lsn passes
  * the other database's WAL, retained WAL stays small), position heartbeats must appear in the
  * deltas stream with rising positions, and a consumer of the deltas stream must see the position
- * pass a given LSN within a few seconds. The truth comes from PostgreSQL (pg_replication_slots,
+ * pass a given LSN within a few seconds; with heartbeats off, the walsender's keepalives alone keep
+ * the slot advancing. The truth comes from PostgreSQL (pg_replication_slots,
  * pg_current_wal_lsn()), never from the connector.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +117,33 @@ describe('heartbeats', () => {
       `heartbeats: ${Number(written - start) >> 20} MiB written elsewhere; slot retains ${retained} bytes; ` +
         `${c.connector.metrics.heartbeatsWritten} heartbeats written`,
     );
+    await c.stop();
+  });
+
+  it('keep the slot advancing on keepalives alone when heartbeats are off', async () => {
+    // No heartbeat transaction: only the walsender's keepalives, whose position travels the
+    // pipeline to the checkpoint, can move the slot past the other database's WAL.
+    const c = env.startConnector({ ...SETTINGS, SLUICE_HEARTBEAT_INTERVAL_SEC: '0' });
+    await eventually(
+      () => c.connector.status.state === 'streaming' || Promise.reject(new Error('not streaming')),
+    );
+    const deltasBefore = (await env.deltas()).length;
+    await writeElsewhere(4);
+    const written = await currentLsn();
+    await eventually(
+      async () => {
+        const s = await slot();
+        if (s.confirmed < written)
+          throw new Error(`confirmed ${s.confirmed.toString(16)} < ${written.toString(16)}`);
+      },
+      {
+        timeout: 30_000,
+        interval: 250,
+        message: 'confirmed_flush_lsn to pass the other database’s WAL on keepalives',
+      },
+    );
+    expect(c.connector.metrics.heartbeatsWritten).toBe(0);
+    expect((await env.deltas()).length, 'nothing published').toBe(deltasBefore);
     await c.stop();
   });
 

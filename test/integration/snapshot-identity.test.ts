@@ -15,7 +15,7 @@ import { startEnv, type RunningConnector, type SluiceEnv } from './env.js';
 import { column, createTypeTable, insertTypeRows, type Case, type SqlClient } from './type-cases.js';
 import { requestSnapshot, snapshotBucketName } from '../../connector/sink/snapshot-store.js';
 import { readRawRows } from '../../connector/source/row-reader.js';
-import { connectSql } from '../../connector/source/setup.js';
+import { connectSql } from '../../connector/source/sql-connection.js';
 import { ErrorCodes, SluiceError } from '../../connector/errors.js';
 
 let env: SluiceEnv;
