@@ -3,33 +3,15 @@
  * body the schemas refuse, or whose parsed content differs from what the change says, fails here.
  */
 import { describe, expect, it } from 'vitest';
+import { testCatalog } from './testing.js';
 import { DeltaEvent, FactEvent, TxMarkerEvent } from '../../schemas/events.js';
 import { NO_KEY_TOKEN } from '../../schemas/keys.js';
 import { formatVersion } from '../../schemas/versions.js';
-import type { Catalog, TableInfo } from '../ports.js';
-import type { PgType } from '../source/type-catalog.js';
+import type { TableInfo } from '../ports.js';
 import { EventBodies, changesJson, keyObject, rowJson, txPrefix, type TxPlace } from './event-bodies.js';
 import { describeRelation, keyTokenOf, MemorySchemaRegistry } from './tables.js';
 
-const type = (oid: number, name: string): PgType => ({
-  oid,
-  schema: 'pg_catalog',
-  name,
-  kind: 'b',
-  category: 'N',
-  delim: ',',
-  element: null,
-  base: null,
-});
-const types = new Map([
-  [23, type(23, 'int4')],
-  [25, type(25, 'text')],
-  [3802, type(3802, 'jsonb')],
-]);
-const catalog: Catalog = {
-  loadTypes: async (oids) => new Map(oids.map((o) => [o, types.get(o)!] as const)),
-  describe: async () => ({ identity: ['id'], notNull: new Set(['id']) }),
-};
+const catalog = testCatalog();
 
 async function accounts(): Promise<TableInfo> {
   return describeRelation(

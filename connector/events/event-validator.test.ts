@@ -1,32 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { testCatalog } from './testing.js';
 import { EventValidator } from './event-validator.js';
 import { ChangeProcessor } from './change-processor.js';
 import { MemorySchemaRegistry } from './tables.js';
 import { RowCache } from './row-cache.js';
-import type { Catalog, ChangeSink, OutMessage } from '../ports.js';
+import type { ChangeSink, OutMessage } from '../ports.js';
 import type { PgoutputMessage } from '../source/pgoutput.js';
-import type { PgType } from '../source/type-catalog.js';
 import { silentLogger } from '../logger.js';
 
-const type = (oid: number, name: string): PgType => ({
-  oid,
-  schema: 'pg_catalog',
-  name,
-  kind: 'b',
-  category: 'N',
-  delim: ',',
-  element: null,
-  base: null,
-});
-const types = new Map([
-  [23, type(23, 'int4')],
-  [20, type(20, 'int8')],
-  [25, type(25, 'text')],
-]);
-const catalog: Catalog = {
-  loadTypes: async (oids) => new Map(oids.map((o) => [o, types.get(o)!] as const)),
-  describe: async () => ({ identity: ['id'], notNull: new Set(['id']) }),
-};
+const catalog = testCatalog();
 
 /** Runs a processor whose sink and registry go through a validator; returns what reached the sink. */
 async function publish(validator: EventValidator, messages: PgoutputMessage[]) {

@@ -3,34 +3,16 @@
  * in-memory fact store, reads started ahead of processing, and the replay zone's stored versions.
  */
 import { describe, expect, it } from 'vitest';
+import { testCatalog } from './testing.js';
 import { formatVersion, type Position } from '../../schemas/versions.js';
-import type { Catalog, FactStore, TableInfo } from '../ports.js';
+import type { FactStore, TableInfo } from '../ports.js';
 import type { PgoutputMessage, RelationMessage } from '../source/pgoutput.js';
-import type { PgType } from '../source/type-catalog.js';
 import { EventBodies, keyObject, txPrefix, type TxPlace } from './event-bodies.js';
 import { cachedRow, PreviousRows, rowFromFact, storedCovers, versionOfFact } from './previous-row.js';
 import { RowCache } from './row-cache.js';
 import { describeRelation, keyTokenOf, MemorySchemaRegistry } from './tables.js';
 
-const type = (oid: number, name: string): PgType => ({
-  oid,
-  schema: 'pg_catalog',
-  name,
-  kind: 'b',
-  category: 'N',
-  delim: ',',
-  element: null,
-  base: null,
-});
-const types = new Map([
-  [23, type(23, 'int4')],
-  [25, type(25, 'text')],
-  [20, type(20, 'int8')],
-]);
-const catalog: Catalog = {
-  loadTypes: async (oids) => new Map(oids.map((o) => [o, types.get(o)!] as const)),
-  describe: async () => ({ identity: ['id'], notNull: new Set(['id']) }),
-};
+const catalog = testCatalog();
 
 const relation = (columns: [string, number][]): RelationMessage => ({
   tag: 'relation',

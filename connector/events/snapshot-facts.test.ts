@@ -3,31 +3,17 @@
  * indexes they take in the watermark's transaction, the cache, and the last row's acknowledgement.
  */
 import { describe, expect, it } from 'vitest';
+import { testCatalog } from './testing.js';
 import { FactEvent } from '../../schemas/events.js';
 import { formatVersion } from '../../schemas/versions.js';
-import type { Catalog, OutMessage, TableInfo } from '../ports.js';
-import type { PgType } from '../source/type-catalog.js';
+import type { OutMessage, TableInfo } from '../ports.js';
 import { EventBodies, txPrefix } from './event-bodies.js';
 import { RowCache } from './row-cache.js';
 import { emitSnapshotFacts, snapshotFact } from './snapshot-facts.js';
 import { describeRelation, MemorySchemaRegistry } from './tables.js';
 import type { OpenTx } from './transaction.js';
 
-const type = (oid: number, name: string): PgType => ({
-  oid,
-  schema: 'pg_catalog',
-  name,
-  kind: 'b',
-  category: 'N',
-  delim: ',',
-  element: null,
-  base: null,
-});
-const catalog: Catalog = {
-  loadTypes: async (oids) =>
-    new Map(oids.map((o) => [o, o === 23 ? type(23, 'int4') : type(25, 'text')] as const)),
-  describe: async () => ({ identity: ['id'], notNull: new Set(['id']) }),
-};
+const catalog = testCatalog();
 async function accounts(): Promise<TableInfo> {
   return describeRelation(
     {

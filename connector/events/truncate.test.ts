@@ -3,30 +3,17 @@
  * skips, and the barrier's order (drain, publish, drain, purge) against a recording sink.
  */
 import { describe, expect, it } from 'vitest';
+import { testCatalog } from './testing.js';
 import { DeltaEvent, FactEvent } from '../../schemas/events.js';
 import { formatVersion } from '../../schemas/versions.js';
-import type { Catalog, ChangeSink, FactStore, OutMessage, TableInfo, TxTicket } from '../ports.js';
-import type { PgType } from '../source/type-catalog.js';
+import type { ChangeSink, FactStore, OutMessage, TableInfo, TxTicket } from '../ports.js';
 import { EventBodies, txPrefix } from './event-bodies.js';
 import { RowCache } from './row-cache.js';
 import { describeRelation, MemorySchemaRegistry } from './tables.js';
 import type { OpenTx } from './transaction.js';
 import { truncateEvents, truncateTables } from './truncate.js';
 
-const int4: PgType = {
-  oid: 23,
-  schema: 'pg_catalog',
-  name: 'int4',
-  kind: 'b',
-  category: 'N',
-  delim: ',',
-  element: null,
-  base: null,
-};
-const catalogWith = (identity: string[]): Catalog => ({
-  loadTypes: async (oids) => new Map(oids.map((o) => [o, int4] as const)),
-  describe: async () => ({ identity, notNull: new Set(identity) }),
-});
+const catalogWith = testCatalog;
 
 async function table(relationId: number, name: string, keyed = true): Promise<TableInfo> {
   return describeRelation(
