@@ -25,67 +25,7 @@ interface SinkLike {
   close(): void;
 }
 
-const TE = new TextEncoder();
-const whitespace = /[ \n\r\t]/;
-
-/** What nats.js does per publish and per flush, without a socket. */
-class StandInConnection {
-  info = { max_payload: 1024 * 1024 };
-  #callback: ((err: Error | null, msg: unknown) => void) | null = null;
-  #buffers: Uint8Array[] = [];
-  #bytes = 0;
-  /** [reply subject, stream] of messages not acknowledged yet, in send order. */
-  readonly unacked: [string, 0 | 1][] = [];
-  readonly seq: [number, number] = [0, 0];
-  written = 0;
-
-  subscribe(_subject: string, opts: { callback(err: Error | null, msg: unknown): void }) {
-    this.#callback = opts.callback;
-    return { unsubscribe() {} };
-  }
-
-  publish(subject: string, data: Uint8Array, options: { reply: string; headers: { encode(): Uint8Array } }) {
-    if (subject.length === 0 || whitespace.test(subject)) throw new Error('bad subject');
-    if (whitespace.test(options.reply)) throw new Error('bad reply');
-    const hdrs = options.headers.encode();
-    const proto = `HPUB ${subject} ${options.reply} ${hdrs.length} ${hdrs.length + data.length}\r\n`;
-    this.#push(TE.encode(proto));
-    this.#push(hdrs);
-    this.#push(data);
-    this.#push(CRLF);
-    this.unacked.push([options.reply, subject.includes('.fact.') ? 0 : 1]);
-  }
-
-  #push(b: Uint8Array) {
-    this.#buffers.push(b);
-    this.#bytes += b.length;
-  }
-
-  /** The flush nats.js runs after a burst: pack the queued buffers into one write. */
-  flush() {
-    if (!this.#buffers.length) return;
-    const out = new Uint8Array(this.#bytes);
-    let o = 0;
-    for (const b of this.#buffers) {
-      out.set(b, o);
-      o += b.length;
-    }
-    this.written += out.length;
-    this.#buffers = [];
-    this.#bytes = 0;
-  }
-
-  /** Acknowledges up to `n` messages in send order (acks may trigger more publishes). */
-  ack(n: number) {
-    for (let i = 0; i < n && this.unacked.length; i++) {
-      const [reply, stream] = this.unacked.shift()!;
-      const seq = ++this.seq[stream];
-      const body = TE.encode(`{"stream":"${stream ? 'CDC_DELTAS' : 'CDC_FACTS'}","seq":${seq}}`);
-      this.#callback!(null, { subject: reply, data: body, headers: undefined });
-    }
-  }
-}
-const CRLF = TE.encode('\r\n');
+import { StandInConnection } from './stand-in-nats.js';
 
 const sinkPath = process.argv[2] ?? join(ROOT, 'dist', 'connector', 'sink', 'jetstream-sink.js');
 const changes = Number(process.argv[3] ?? '200000');

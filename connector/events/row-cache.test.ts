@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RowCache, type CachedRow } from './row-cache.js';
+import { packRow, RowCache, unpackRow, type CachedRow } from './row-cache.js';
 
 const columns = [{ name: 'v', typeOid: 25 }];
 const row = (v: string): CachedRow => ({ columns, values: [v] });
@@ -35,5 +35,28 @@ describe('RowCache', () => {
     c.deletePrefix('cdc.fact.public.t.');
     expect(c.size).toBe(1);
     expect(c.get('cdc.fact.public.u.1')).toEqual(row('3'));
+  });
+});
+
+describe('packed entries', () => {
+  it('round-trip values, unknowns and empty strings', () => {
+    const rows: (string | undefined)[][] = [
+      ['1', '"a"', undefined, '""', 'null', '{"x":[1,2]}'],
+      [undefined],
+      [''],
+      ['"é ✓ 𝄞"', undefined, undefined],
+    ];
+    for (const r of rows) expect(unpackRow(packRow(r)!)).toEqual(r);
+  });
+
+  it('keep a row unpacked when a value holds the separator or the unknown mark', () => {
+    expect(packRow(['"a\u0001b"'])).toBeNull();
+    expect(packRow(['\u0002'])).toBeNull();
+    const cache = new RowCache(10);
+    const cols = [{ name: 'a', typeOid: 25 }];
+    cache.set('s', { columns: cols, values: ['"a\u0001b"'] });
+    cache.set('t', { columns: cols, values: [undefined] });
+    expect(cache.get('s')!.values).toEqual(['"a\u0001b"']);
+    expect(cache.get('t')!.values).toEqual([undefined]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ackSeq, wireMessage } from './jetstream-sink.js';
+import { ackSeq, encodeBody, wireMessage } from './jetstream-sink.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -51,9 +51,19 @@ describe('wireMessage', () => {
     );
     expect(Buffer.from(w.body).toString('utf8')).toBe(body);
     expect(w.body.length).toBe(Buffer.byteLength(body));
-    // One allocation: the body directly follows the header block in the same memory.
-    expect(w.body.buffer).toBe(head.buffer);
-    expect(w.body.byteOffset).toBe(head.byteOffset + head.length);
+  });
+
+  it('never reuses slab memory a message still holds (many messages, several slabs)', () => {
+    const kept: [Uint8Array, string][] = [];
+    for (let i = 0; i < 5000; i++) {
+      const body = `{"n":${i},"s":"${'é'.repeat(i % 700)}"}`;
+      kept.push([encodeBody(body), body]);
+    }
+    for (const [bytes, body] of kept) expect(Buffer.from(bytes).toString('utf8')).toBe(body);
+    // A body larger than a slab gets its own.
+    const big = 'x'.repeat(3 << 20);
+    expect(Buffer.from(encodeBody(big)).toString('latin1')).toBe(big);
+    expect(Buffer.from(kept[4999]![0]).toString('utf8')).toBe(kept[4999]![1]);
   });
 
   it('appends further header lines (the leader header under HA) before the blank line', () => {

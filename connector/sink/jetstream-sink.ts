@@ -91,9 +91,10 @@ interface Waiter {
 }
 
 interface QueuedFact {
-  readonly msg: OutMessage;
-  /** What the window counted for it (UTF-16 units of the body). */
-  readonly size: number;
+  readonly subject: string;
+  readonly id: string;
+  /** The body's bytes, encoded when it was queued (what the window counts). */
+  readonly body: Uint8Array;
   readonly tx: TxTicket;
   /** The delta this fact must wait for, or null. */
   readonly after: Pending | null;
@@ -103,9 +104,9 @@ interface QueuedFact {
 const DEC = new TextDecoder();
 
 /**
- * A message in NATS wire form for `nc.publish()`: header block and body in one buffer (one
- * allocation per message, from Buffer's shared pool when small), no MsgHdrs object and no
- * intermediate header string beyond the id. `headers.encode()` hands nats.js the header view.
+ * A message in NATS wire form for `nc.publish()`: the header block and the body as views of slab
+ * memory (below), no MsgHdrs object and no intermediate header string beyond the id.
+ * `headers.encode()` hands nats.js the header view.
  */
 export interface WireMessage {
   readonly headers: { encode(): Uint8Array };
@@ -116,29 +117,73 @@ const HDR_START = 'NATS/1.0\r\nNats-Msg-Id: ';
 const EXPECTED_SEQ = '\r\nNats-Expected-Last-Sequence: ';
 const EXPECTED_SUBJECT_SEQ = '\r\nNats-Expected-Last-Subject-Sequence: ';
 
-export function wireMessage(
+/**
+ * Bytes are written into a shared slab, one region per header block or body, never reused: a
+ * region stays valid as long as anything holds its view, and a slab is freed by the garbage
+ * collector once no view of it is left. No allocation per message beyond the views, and a body is
+ * written straight into worst-case room (3 bytes per UTF-16 unit) in one pass, with no
+ * `Buffer.byteLength` pass before it.
+ */
+const SLAB_BYTES = 1 << 20;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+function room(bytes: number): number {
+  if (slabUsed + bytes > slab.length) {
+    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes));
+    slabUsed = 0;
+  }
+  return slabUsed;
+}
+
+/** A body's UTF-8 bytes, encoded once (a fact waiting for its delta's ack holds these, not a string). */
+export function encodeBody(body: string): Uint8Array {
+  const start = room(body.length * 3);
+  const end = start + slab.write(body, start, 'utf8');
+  slabUsed = (end + 7) & ~7;
+  return slab.subarray(start, end);
+}
+
+/** The header block handed to nats.js (`encode()` is all nats.js calls on headers). */
+class HeaderBlock {
+  constructor(readonly bytes: Uint8Array) {}
+  encode(): Uint8Array {
+    return this.bytes;
+  }
+}
+
+/** The header block of a message: its id, an expected-sequence header and `extra` lines. */
+export function wireHeaders(
   id: string,
   header: string,
   expectedLastSeq: number,
-  body: string,
   /** Further header lines, each ending in CRLF (the leader header under HA), or ''. */
   extra = '',
-): WireMessage {
+): HeaderBlock {
   const seq = String(expectedLastSeq);
   // Ids, header names and values are written as latin1: one byte per UTF-16 unit.
-  const hlen = HDR_START.length + id.length + header.length + seq.length + extra.length + 4;
-  const blen = Buffer.byteLength(body, 'utf8');
-  const buf = Buffer.allocUnsafe(hlen + blen);
-  let o = buf.write(HDR_START, 0, 'latin1');
+  const start = room(HDR_START.length + id.length + header.length + seq.length + extra.length + 4);
+  const buf = slab;
+  let o = start + buf.write(HDR_START, start, 'latin1');
   o += buf.write(id, o, 'latin1');
   o += buf.write(header, o, 'latin1');
   o += buf.write(seq, o, 'latin1');
   o += buf.write('\r\n', o, 'latin1');
   if (extra) o += buf.write(extra, o, 'latin1');
   o += buf.write('\r\n', o, 'latin1');
-  buf.write(body, o, 'utf8');
-  const head = buf.subarray(0, hlen);
-  return { headers: { encode: () => head }, body: buf.subarray(hlen) };
+  slabUsed = (o + 7) & ~7;
+  return new HeaderBlock(buf.subarray(start, o));
+}
+
+/** A whole message in wire form (the header block and the body's bytes). */
+export function wireMessage(
+  id: string,
+  header: string,
+  expectedLastSeq: number,
+  body: string,
+  extra = '',
+): WireMessage {
+  return { headers: wireHeaders(id, header, expectedLastSeq, extra), body: encodeBody(body) };
 }
 
 /**
@@ -275,22 +320,23 @@ export class JetStreamSink implements ChangeSink {
     onFactAck: ((seq: number) => void) | null = null,
   ): void {
     let deltaPending: Pending | null = null;
-    if (delta) deltaPending = this.#send(Streams.deltas, delta, tx, null);
+    if (delta) deltaPending = this.#send(Streams.deltas, delta.subject, delta.id, encodeBody(delta.body), tx, null);
     if (fact) {
-      // The fact's bytes are encoded when it is sent (its expected sequence is known only then);
-      // the window counts UTF-16 units until then, a bound within a factor of three of its bytes.
-      const size = fact.body.length;
+      // The body is encoded now: a fact waiting for its delta's ack holds bytes outside the heap,
+      // not a string of many pieces the garbage collector would copy while it waits. Its header
+      // is written when it is sent (its expected sequence is known only then).
+      const body = encodeBody(fact.body);
       tx.outstanding++;
       this.#inFlight++;
-      this.#inFlightBytes += size;
-      this.#factQueue.push({ msg: fact, size, tx, after: deltaPending, onAck: onFactAck });
+      this.#inFlightBytes += body.length;
+      this.#factQueue.push({ subject: fact.subject, id: fact.id, body, tx, after: deltaPending, onAck: onFactAck });
       this.#pumpFacts();
     }
   }
 
   /** Publishes a message on the deltas stream (the transaction commit marker). */
   publishDelta(tx: TxTicket, msg: OutMessage): void {
-    this.#send(Streams.deltas, msg, tx, null);
+    this.#send(Streams.deltas, msg.subject, msg.id, encodeBody(msg.body), tx, null);
   }
 
   /**
@@ -361,11 +407,13 @@ export class JetStreamSink implements ChangeSink {
 
   #send(
     stream: typeof Streams.facts | typeof Streams.deltas,
-    msg: OutMessage,
+    subject: string,
+    id: string,
+    body: Uint8Array,
     tx: TxTicket,
     onAck: ((seq: number) => void) | null,
-    /** Set for a queued fact: already counted in the window, with this size. */
-    countedSize = -1,
+    /** True for a queued fact: already counted in the window. */
+    counted = false,
   ): Pending {
     // A session that ended must not write again: its sequence expectations are stale, and a late
     // publish (a read that resolved after the session ended) could land between the next session's
@@ -373,16 +421,14 @@ export class JetStreamSink implements ChangeSink {
     if (this.#failed) throw this.#failed;
     if (this.#closed) throw new SluiceError(ErrorCodes.protocol, 'publish after the session ended');
     this.#o.fence?.();
-    const id = this.#nextId++;
+    const n = this.#nextId++;
     const expected = this.#lastSeq[stream]++;
-    const wire = wireMessage(msg.id, EXPECTED_SEQ, expected, msg.body, this.#extraHeader);
-    const bytes = wire.body.length;
-    if (countedSize < 0) {
+    const headers = wireHeaders(id, EXPECTED_SEQ, expected, this.#extraHeader);
+    const bytes = body.length;
+    if (!counted) {
       tx.outstanding++;
       this.#inFlight++;
       this.#inFlightBytes += bytes;
-    } else {
-      this.#inFlightBytes += bytes - countedSize;
     }
     const p: Pending = {
       tx,
@@ -394,14 +440,11 @@ export class JetStreamSink implements ChangeSink {
       onAck,
       chain: null,
     };
-    this.#pending.set(id, p);
+    this.#pending.set(n, p);
     this.stats.published[stream]!++;
     this.stats.bytes += bytes;
-    this.#o.onPublish?.(msg.subject);
-    this.#nc.publish(msg.subject, wire.body, {
-      reply: `${this.#inbox}.${id}`,
-      headers: wire.headers as never,
-    });
+    this.#o.onPublish?.(subject);
+    this.#nc.publish(subject, body, { reply: `${this.#inbox}.${n}`, headers: headers as never });
     return p;
   }
 
@@ -413,7 +456,7 @@ export class JetStreamSink implements ChangeSink {
       if (f.after) this.#o.beforeTrailingFact?.();
       q[this.#factHead++] = undefined as never;
       try {
-        this.#send(Streams.facts, f.msg, f.tx, f.onAck, f.size);
+        this.#send(Streams.facts, f.subject, f.id, f.body, f.tx, f.onAck, true);
       } catch (e) {
         // Runs inside the ack subscription's callback: an error must end the session, not
         // escape into nats.js and close its reader.
