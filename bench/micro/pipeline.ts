@@ -30,9 +30,13 @@ function pgType(oid: number, name: string, category: string): PgType {
   return { oid, schema: 'pg_catalog', name, kind: 'b', category, delim: ',', element: null, base: null };
 }
 const TYPES = new Map<number, PgType>(
-  [pgType(20, 'int8', 'N'), pgType(25, 'text', 'S'), pgType(1700, 'numeric', 'N'), pgType(1042, 'bpchar', 'S'), pgType(1184, 'timestamptz', 'D')].map(
-    (t) => [t.oid, t],
-  ),
+  [
+    pgType(20, 'int8', 'N'),
+    pgType(25, 'text', 'S'),
+    pgType(1700, 'numeric', 'N'),
+    pgType(1042, 'bpchar', 'S'),
+    pgType(1184, 'timestamptz', 'D'),
+  ].map((t) => [t.oid, t]),
 );
 const COLUMNS: [string, number][] = [
   ['id', 20],
@@ -94,15 +98,30 @@ class Writer {
 }
 
 const relation = (() => {
-  const w = new Writer().u8(0x52).i32(RELATION_ID).cstr('public').cstr('bench_orders').u8(0x64).i16(COLUMNS.length);
-  COLUMNS.forEach(([name, oid], i) => w.u8(i === 0 ? 1 : 0).cstr(name).i32(oid).i32(-1));
+  const w = new Writer()
+    .u8(0x52)
+    .i32(RELATION_ID)
+    .cstr('public')
+    .cstr('bench_orders')
+    .u8(0x64)
+    .i16(COLUMNS.length);
+  COLUMNS.forEach(([name, oid], i) =>
+    w
+      .u8(i === 0 ? 1 : 0)
+      .cstr(name)
+      .i32(oid)
+      .i32(-1),
+  );
   return w.done();
 })();
 const STATUS = ['pending', 'paid', 'shipped', 'delivered', 'cancelled'];
 const COUNTRY = ['US', 'DE', 'FR', 'GB', 'NL'];
 function insert(g: number): Buffer {
   const c = (g * 7919) % 100000;
-  const at = new Date(Date.UTC(2024, 0, 1) + g * 1000).toISOString().replace('T', ' ').replace('.000Z', '+00');
+  const at = new Date(Date.UTC(2024, 0, 1) + g * 1000)
+    .toISOString()
+    .replace('T', ' ')
+    .replace('.000Z', '+00');
   const values = [
     String(g),
     String(1 + c),
@@ -121,10 +140,21 @@ function insert(g: number): Buffer {
 }
 const T0 = 849_000_000_000_000n; // a 2026 commit time, µs since 2000-01-01
 function begin(lsn: bigint, xid: number): Buffer {
-  return new Writer().u8(0x42).i64(lsn).i64(T0 + BigInt(xid)).i32(xid).done();
+  return new Writer()
+    .u8(0x42)
+    .i64(lsn)
+    .i64(T0 + BigInt(xid))
+    .i32(xid)
+    .done();
 }
 function commit(lsn: bigint, xid: number): Buffer {
-  return new Writer().u8(0x43).u8(0).i64(lsn).i64(lsn + 1n).i64(T0 + BigInt(xid)).done();
+  return new Writer()
+    .u8(0x43)
+    .u8(0)
+    .i64(lsn)
+    .i64(lsn + 1n)
+    .i64(T0 + BigInt(xid))
+    .done();
 }
 
 /** The backlog as pgoutput payloads, `n` inserts in transactions of 100 from row `first`. */

@@ -320,7 +320,8 @@ export class JetStreamSink implements ChangeSink {
     onFactAck: ((seq: number) => void) | null = null,
   ): void {
     let deltaPending: Pending | null = null;
-    if (delta) deltaPending = this.#send(Streams.deltas, delta.subject, delta.id, encodeBody(delta.body), tx, null);
+    if (delta)
+      deltaPending = this.#send(Streams.deltas, delta.subject, delta.id, encodeBody(delta.body), tx, null);
     if (fact) {
       // The body is encoded now: a fact waiting for its delta's ack holds bytes outside the heap,
       // not a string of many pieces the garbage collector would copy while it waits. Its header
@@ -329,7 +330,14 @@ export class JetStreamSink implements ChangeSink {
       tx.outstanding++;
       this.#inFlight++;
       this.#inFlightBytes += body.length;
-      this.#factQueue.push({ subject: fact.subject, id: fact.id, body, tx, after: deltaPending, onAck: onFactAck });
+      this.#factQueue.push({
+        subject: fact.subject,
+        id: fact.id,
+        body,
+        tx,
+        after: deltaPending,
+        onAck: onFactAck,
+      });
       this.#pumpFacts();
     }
   }
