@@ -204,12 +204,15 @@ async function run(payloads: Buffer[]): Promise<void> {
     if (r) await r;
     // The window is full: the server answers a batch, nats.js flushes what the acks released.
     if (sink.inFlight >= WINDOW) {
+      await null; // the microtask that hands the sink's frames to the connection
       nc.flush();
       nc.ack(WINDOW / 4);
       nc.flush();
     }
   }
+  await null;
   while (nc.unacked.length) {
+    await null;
     nc.flush();
     nc.ack(WINDOW / 4);
   }

@@ -28,6 +28,22 @@ import { createInbox, type NatsConnection, type Subscription, type Msg } from '@
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { Checkpoint, TxTicket } from './checkpoint.js';
 import type { ChangeSink, OutMessage, SharedStream } from '../ports.js';
+import { EXPECTED_SEQ, EXPECTED_SUBJECT_SEQ, FrameWriter, headerBytes, writeHeader } from './frames.js';
+
+/**
+ * nats.js' protocol handler, which queues raw protocol bytes for the socket: a public member of
+ * nats-core's connection class (`NatsConnectionImpl.protocol.sendCommand`), not of the
+ * `NatsConnection` interface. The sink writes its publish frames through it (frames.ts) when the
+ * connection has it, and through `publish()` otherwise.
+ */
+interface ProtocolQueue {
+  sendCommand(cmd: Uint8Array): void;
+}
+
+function protocolQueue(nc: NatsConnection): ProtocolQueue | null {
+  const p = (nc as { protocol?: { sendCommand?: unknown } }).protocol;
+  return p && typeof p.sendCommand === 'function' ? (p as ProtocolQueue) : null;
+}
 
 /** The streams a connector writes: its own two, and the two it shares with other writers. */
 export const Streams = { facts: 0, deltas: 1, events: 2, dlq: 3 } as const;
@@ -113,10 +129,6 @@ export interface WireMessage {
   readonly body: Uint8Array;
 }
 
-const HDR_START = 'NATS/1.0\r\nNats-Msg-Id: ';
-const EXPECTED_SEQ = '\r\nNats-Expected-Last-Sequence: ';
-const EXPECTED_SUBJECT_SEQ = '\r\nNats-Expected-Last-Subject-Sequence: ';
-
 /**
  * Bytes are written into a shared slab, one region per header block or body, never reused: a
  * region stays valid as long as anything holds its view, and a slab is freed by the garbage
@@ -162,17 +174,10 @@ export function wireHeaders(
 ): HeaderBlock {
   const seq = String(expectedLastSeq);
   // Ids, header names and values are written as latin1: one byte per UTF-16 unit.
-  const start = room(HDR_START.length + id.length + header.length + seq.length + extra.length + 4);
-  const buf = slab;
-  let o = start + buf.write(HDR_START, start, 'latin1');
-  o += buf.write(id, o, 'latin1');
-  o += buf.write(header, o, 'latin1');
-  o += buf.write(seq, o, 'latin1');
-  o += buf.write('\r\n', o, 'latin1');
-  if (extra) o += buf.write(extra, o, 'latin1');
-  o += buf.write('\r\n', o, 'latin1');
+  const start = room(headerBytes(id, header, seq, extra));
+  const o = writeHeader(slab, start, id, header, seq, extra);
   slabUsed = (o + 7) & ~7;
-  return new HeaderBlock(buf.subarray(start, o));
+  return new HeaderBlock(slab.subarray(start, o));
 }
 
 /** A whole message in wire form (the header block and the body's bytes). */
@@ -250,6 +255,8 @@ export class JetStreamSink implements ChangeSink {
   readonly #chains = new Map<string, SubjectChain>();
   /** `opts.header` as a header line (CRLF-terminated), or ''. */
   readonly #extraHeader: string;
+  /** Publish frames written straight into nats.js' queue (null: through `nc.publish`). */
+  readonly #frames: FrameWriter | null;
 
   constructor(nc: NatsConnection, opts: SinkOptions) {
     this.#nc = nc;
@@ -259,6 +266,8 @@ export class JetStreamSink implements ChangeSink {
     this.#inbox = createInbox('_SLUICE');
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onAck(err, msg) });
     this.#maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const queue = protocolQueue(nc);
+    this.#frames = queue ? new FrameWriter((bytes) => queue.sendCommand(bytes)) : null;
     this.#timer = setInterval(() => this.#checkTimeouts(), Math.min(1000, opts.ackTimeoutMs));
     this.#timer.unref();
   }
@@ -386,11 +395,27 @@ export class JetStreamSink implements ChangeSink {
     this.stats.published[stream]!++;
     this.stats.bytes += bytes;
     this.#o.onPublish?.(msg.subject);
-    const wire = wireMessage(msg.id, EXPECTED_SUBJECT_SEQ, chain.lastSeq, msg.body, this.#extraHeader);
-    this.#nc.publish(msg.subject, wire.body, {
-      reply: `${this.#inbox}.${id}`,
-      headers: wire.headers as never,
-    });
+    this.#publish(msg.subject, id, msg.id, EXPECTED_SUBJECT_SEQ, chain.lastSeq, encodeBody(msg.body));
+  }
+
+  /** Hands one message to NATS with reply subject `<inbox>.<n>`. */
+  #publish(subject: string, n: number, id: string, header: string, seq: number, body: Uint8Array): void {
+    const frames = this.#frames;
+    if (!frames) {
+      const headers = wireHeaders(id, header, seq, this.#extraHeader);
+      this.#nc.publish(subject, body, { reply: `${this.#inbox}.${n}`, headers: headers as never });
+      return;
+    }
+    // What nc.publish() checks before it queues a message.
+    if (this.#nc.isClosed())
+      throw new SluiceError(ErrorCodes.publishFailed, 'the NATS connection is closed; resynchronising.');
+    const size = headerBytes(id, header, String(seq), this.#extraHeader) + body.length;
+    if (size > this.#maxPayload)
+      throw new SluiceError(
+        ErrorCodes.publishFailed,
+        `a message of ${size} bytes exceeds the NATS server's max_payload (${this.#maxPayload} bytes).`,
+      );
+    frames.hpub(subject, this.#inbox, n, id, header, seq, this.#extraHeader, body);
   }
 
   /** A shared-stream message was stored at `seq`: the next one of its subject may go. */
@@ -431,7 +456,6 @@ export class JetStreamSink implements ChangeSink {
     this.#o.fence?.();
     const n = this.#nextId++;
     const expected = this.#lastSeq[stream]++;
-    const headers = wireHeaders(id, EXPECTED_SEQ, expected, this.#extraHeader);
     const bytes = body.length;
     if (!counted) {
       tx.outstanding++;
@@ -452,7 +476,7 @@ export class JetStreamSink implements ChangeSink {
     this.stats.published[stream]!++;
     this.stats.bytes += bytes;
     this.#o.onPublish?.(subject);
-    this.#nc.publish(subject, body, { reply: `${this.#inbox}.${n}`, headers: headers as never });
+    this.#publish(subject, n, id, EXPECTED_SEQ, expected, body);
     return p;
   }
 
