@@ -9,13 +9,12 @@
  * acknowledged, so nothing is lost across sessions or process crashes.
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type pg from 'pg';
 import type { Config } from './config.js';
 import type { ConnectorStatus } from './ports.js';
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import { checkServer, serverFacts } from './source/server-checks.js';
-import { connectSql } from './source/sql-connection.js';
+import { connectSql, type SqlClient } from './source/sql-connection.js';
 import { ensureSlot } from './source/slot.js';
 import { listTables, tableColumns } from './source/table-list.js';
 import { checkColumnPolicy, ColumnPolicy } from './events/column-policy.js';
@@ -50,7 +49,7 @@ export class Connector {
   readonly #nats: ProcessNats;
   readonly #tables: CapturedTables;
   #jsm: JetStreamManager | null = null;
-  #sql: pg.Client | null = null;
+  #sql: SqlClient | null = null;
   #snapshotter: Snapshotter | null = null;
   #superuser = false;
   /** Payload contracts of domain events (loaded once at start). */

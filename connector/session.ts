@@ -11,7 +11,7 @@
 import { writeSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type pg from 'pg';
+import type { SqlClient } from './source/sql-connection.js';
 import type { Config } from './config.js';
 import type { ConnectorStatus, SourceMessage } from './ports.js';
 import { ErrorCodes, SluiceError } from './errors.js';
@@ -56,7 +56,7 @@ export interface SessionContext {
   status: ConnectorStatus;
   nc: NatsConnection;
   jsm: JetStreamManager;
-  sql: pg.Client;
+  sql: SqlClient;
   /** The leader lease with `ha: on`: nothing is published, confirmed or recorded once it is gone. */
   lease: LeaderLease | null;
   snapshotter: Snapshotter;

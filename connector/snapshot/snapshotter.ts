@@ -18,7 +18,7 @@
  * chunk. Requests come from the same bucket: `sluice snapshot <table>` writes a pending entry.
  */
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
+import type { SqlClient } from '../source/sql-connection.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -80,7 +80,7 @@ export class Snapshotter {
   readonly #d: SnapshotterDeps;
   readonly #log: Logger;
   #processor: SnapshotTarget | null = null;
-  #catalogSql: pg.Client | null = null;
+  #catalogSql: SqlClient | null = null;
   #chunk: Chunk | null = null;
   /** Column exclusion and masking: excluded columns are never read, masked ones are masked. */
   readonly #columns: ColumnPolicy;
@@ -118,7 +118,7 @@ export class Snapshotter {
   }
 
   /** Binds to the session's processor. */
-  attach(processor: SnapshotTarget, catalogSql: pg.Client): void {
+  attach(processor: SnapshotTarget, catalogSql: SqlClient): void {
     this.#processor = processor;
     this.#catalogSql = catalogSql;
   }
@@ -194,7 +194,7 @@ export class Snapshotter {
     }
   }
 
-  async #tableInfo(sql: pg.Client, name: string): Promise<TableInfo | null> {
+  async #tableInfo(sql: SqlClient, name: string): Promise<TableInfo | null> {
     const r = await sql.query(
       `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS tbl FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = $1`,
@@ -266,7 +266,7 @@ export class Snapshotter {
     }
   }
 
-  async #snapshotTable(sql: pg.Client, state: SnapshotState, signal: AbortSignal): Promise<void> {
+  async #snapshotTable(sql: SqlClient, state: SnapshotState, signal: AbortSignal): Promise<void> {
     const info = await this.#tableInfo(sql, state.table);
     const store = this.#d.progress;
     const progress = {
@@ -401,7 +401,7 @@ export class Snapshotter {
   }
 }
 
-async function emitWatermark(sql: pg.Client, chunk: string, w: 'low' | 'high'): Promise<void> {
+async function emitWatermark(sql: SqlClient, chunk: string, w: 'low' | 'high'): Promise<void> {
   await sql.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [
     WATERMARK_PREFIX,
     JSON.stringify({ chunk, w }),
