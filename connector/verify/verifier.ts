@@ -17,9 +17,9 @@
  * Memory is bounded by the chunk size: rows, facts and open differences are held per chunk (open
  * differences are settled whenever a chunk's worth has collected), never per table.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import type { NatsClient } from '../nats-connection.js';
 import { connectSql, type SqlClient } from '../source/sql-connection.js';
 import { listTables, type TableRow } from '../source/table-list.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from '../sink/snapshot-store.js';
@@ -114,7 +114,7 @@ interface Open extends RecheckState {
   fact: FactState | null;
 }
 
-export async function verify(cfg: Config, nc: NatsConnection, opts: VerifyOptions): Promise<VerifyReport> {
+export async function verify(cfg: Config, nc: NatsClient, opts: VerifyOptions): Promise<VerifyReport> {
   const facts = await FactSource.open(nc, cfg);
   let sql: SqlClient;
   try {
@@ -165,7 +165,7 @@ async function selectTables(sql: SqlClient, cfg: Config, names: readonly string[
   });
 }
 
-async function snapshotStates(nc: NatsConnection, cfg: Config): Promise<Map<string, SnapshotState>> {
+async function snapshotStates(nc: NatsClient, cfg: Config): Promise<Map<string, SnapshotState>> {
   const kv = await openSnapshotBucket(nc, cfg.prefix, cfg.streams.replicas);
   return new Map((await listSnapshots(kv)).map((s) => [s.table, s] as const));
 }
