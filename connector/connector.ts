@@ -8,14 +8,12 @@
  * The slot's confirmed position only moves past transactions whose every message JetStream
  * acknowledged, so nothing is lost across sessions or process crashes.
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
-import type pg from 'pg';
 import type { Config } from './config.js';
 import type { ConnectorStatus } from './ports.js';
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import { checkServer, serverFacts } from './source/server-checks.js';
-import { connectSql } from './source/sql-connection.js';
+import { connectSql, type SqlClient } from './source/sql-connection.js';
 import { ensureSlot } from './source/slot.js';
 import { listTables, tableColumns } from './source/table-list.js';
 import { checkColumnPolicy, ColumnPolicy } from './events/column-policy.js';
@@ -27,7 +25,7 @@ import { Snapshotter } from './snapshot/snapshotter.js';
 import { KvSnapshotProgress } from './sink/snapshot-store.js';
 import { connectorLeaseKey, LeaderLease, openLeaseStore } from './ha/leader-lease.js';
 import { takeOverSlot } from './ha/slot-takeover.js';
-import { ProcessNats } from './nats-connection.js';
+import { ProcessNats, type StreamManager } from './nats-connection.js';
 import { RestartLoop } from './restarts.js';
 import { runSession } from './session.js';
 import { CapturedTables } from './table-refresh.js';
@@ -49,8 +47,8 @@ export class Connector {
   readonly #restarts = new RestartLoop();
   readonly #nats: ProcessNats;
   readonly #tables: CapturedTables;
-  #jsm: JetStreamManager | null = null;
-  #sql: pg.Client | null = null;
+  #jsm: StreamManager | null = null;
+  #sql: SqlClient | null = null;
   #snapshotter: Snapshotter | null = null;
   #superuser = false;
   /** Payload contracts of domain events (loaded once at start). */

@@ -3,12 +3,28 @@
  * logged. A lost connection ends the running session at once (replies to what was sent just before
  * it are lost, and waiting for their timeouts would only delay the resynchronisation); its return
  * ends a restart's backoff early.
+ *
+ * The NATS client is wrapped here and in `sink/` (the NATS stage) only: the rest of the connector
+ * holds a {@link NatsClient} and a {@link StreamManager} and hands them to sink/ functions, never
+ * importing `@nats-io/*` (`scripts/import-rules.test.ts` enforces it).
  */
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectToNats } from '../connections/nats-connect.js';
 import type { Config } from './config.js';
 import { ErrorCodes, SluiceError, natsConnectError } from './errors.js';
 import type { Logger } from './logger.js';
+
+/** A connection to NATS, as the connector passes it to the sink/ modules that use it. */
+export type NatsClient = NatsConnection;
+
+/** JetStream's management API on a {@link NatsClient} (`manager` in sink/streams.ts opens it). */
+export type StreamManager = JetStreamManager;
+
+/** Calls `onMessage` for each message published on `subject`, until `unsubscribe()`. */
+export function subscribe(nc: NatsClient, subject: string, onMessage: () => void): { unsubscribe(): void } {
+  return nc.subscribe(subject, { callback: () => onMessage() });
+}
 
 /** Connects to NATS as a daemon: reconnect forever, report status changes. */
 export async function connectNats(
@@ -16,7 +32,7 @@ export async function connectNats(
   log: Logger,
   name = 'sluice',
   onStatus: (type: string) => void = () => undefined,
-): Promise<NatsConnection> {
+): Promise<NatsClient> {
   try {
     const nc = await connectToNats(cfg, { name, daemon: true });
     void (async () => {
@@ -45,7 +61,7 @@ export class ProcessNats {
   readonly #cfg: Config;
   readonly #log: Logger;
   readonly #hooks: ProcessNatsHooks;
-  #nc: NatsConnection | null = null;
+  #nc: NatsClient | null = null;
 
   constructor(cfg: Config, log: Logger, hooks: ProcessNatsHooks) {
     this.#cfg = cfg;
@@ -54,7 +70,7 @@ export class ProcessNats {
   }
 
   /** The connection, made now if it is not yet. */
-  async connection(): Promise<NatsConnection> {
+  async connection(): Promise<NatsClient> {
     this.#nc ??= await connectNats(this.#cfg, this.#log, 'sluice', (type) => {
       if (type === 'disconnect')
         this.#hooks.lost(new SluiceError(ErrorCodes.natsUnreachable, 'the connection to NATS was lost.'));

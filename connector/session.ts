@@ -9,9 +9,7 @@
  * its position through the pipeline to the same checkpoint.
  */
 import { writeSync } from 'node:fs';
-import type { NatsConnection } from '@nats-io/transport-node';
-import type { JetStreamManager } from '@nats-io/jetstream';
-import type pg from 'pg';
+import type { SqlClient } from './source/sql-connection.js';
 import type { Config } from './config.js';
 import type { ConnectorStatus, SourceMessage } from './ports.js';
 import { ErrorCodes, SluiceError } from './errors.js';
@@ -46,6 +44,7 @@ import { HeartbeatPublisher } from './events/heartbeat-events.js';
 import { aborted as abortedPromise, sleep } from './lifecycle.js';
 import { leaseLostError, type LeaderLease } from './ha/leader-lease.js';
 import { DecodeQueue } from './decode-queue.js';
+import { subscribe, type NatsClient, type StreamManager } from './nats-connection.js';
 import type { CapturedTables } from './table-refresh.js';
 
 /** What a session runs on: the process's connections and long-lived parts (connector.ts). */
@@ -54,9 +53,9 @@ export interface SessionContext {
   log: Logger;
   metrics: Metrics;
   status: ConnectorStatus;
-  nc: NatsConnection;
-  jsm: JetStreamManager;
-  sql: pg.Client;
+  nc: NatsClient;
+  jsm: StreamManager;
+  sql: SqlClient;
   /** The leader lease with `ha: on`: nothing is published, confirmed or recorded once it is gone. */
   lease: LeaderLease | null;
   snapshotter: Snapshotter;
@@ -198,7 +197,7 @@ export async function runSession(ctx: SessionContext, signal: AbortSignal): Prom
   emitter?.start();
   // Heartbeats on request (docs/events.md): someone waits for the position to pass a point.
   const heartbeatRequests = emitter
-    ? nc.subscribe(heartbeatRequestSubject(cfg.prefix), { callback: () => emitter.requestNow() })
+    ? subscribe(nc, heartbeatRequestSubject(cfg.prefix), () => emitter.requestNow())
     : null;
   const aborted = abortedPromise(signal);
 

@@ -3,11 +3,10 @@
  * keepalive timestamps are not) and retained WAL (− restart_lsn) into the metrics, every few
  * seconds, on its own connection; logs a warning when the retained WAL passes its threshold.
  */
-import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { connectSql } from './source/sql-connection.js';
+import { connectSql, type SqlClient } from './source/sql-connection.js';
 import { slotInfo } from './source/slot.js';
 import { retainedWalWarning } from './status.js';
 
@@ -17,7 +16,7 @@ export function startStatusPoller(
   log: Logger,
   intervalMs = 5000,
 ): { stop(): void } {
-  let client: pg.Client | null = null;
+  let client: SqlClient | null = null;
   let stopped = false;
   let warned = false;
   const tick = async () => {

@@ -2,11 +2,11 @@
  * What `sluice status` reports: the slot (confirmed position, lag in bytes, active or not), each
  * stream's message count and last sequence, and snapshot progress.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from './config.js';
 import { connectSql } from './source/sql-connection.js';
 import { slotInfo, type SlotInfo } from './source/slot.js';
-import { manager } from './sink/streams.js';
+import { manager, streamSize } from './sink/streams.js';
+import type { NatsClient } from './nats-connection.js';
 import { streamNames } from '../schemas/subjects.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from './sink/snapshot-store.js';
 import { readLeader, type LeaseValue } from './ha/leader-lease.js';
@@ -38,7 +38,7 @@ export interface StatusReport {
   leader: LeaseValue | null;
 }
 
-export async function collectStatus(cfg: Config, nc: NatsConnection): Promise<StatusReport> {
+export async function collectStatus(cfg: Config, nc: NatsClient): Promise<StatusReport> {
   const sql = await connectSql(cfg.databaseUrl, 'sluice-status');
   let slot: SlotInfo | null;
   try {
@@ -51,14 +51,7 @@ export async function collectStatus(cfg: Config, nc: NatsConnection): Promise<St
   const streams: StatusReport['streams'] = [];
   for (const name of [names.facts, names.deltas]) {
     try {
-      const info = await jsm.streams.info(name);
-      streams.push({
-        name,
-        messages: info.state.messages,
-        bytes: info.state.bytes,
-        lastSeq: info.state.last_seq,
-        subjects: info.state.num_subjects ?? 0,
-      });
+      streams.push({ name, ...(await streamSize(jsm, name)) });
     } catch {
       streams.push({ name, messages: 0, bytes: 0, lastSeq: 0, subjects: 0 });
     }

@@ -4,7 +4,7 @@
  * a primary key) while Sluice runs join the publications and are snapshotted — their rows from
  * before they joined would otherwise never become facts.
  */
-import type pg from 'pg';
+import type { SqlClient } from './source/sql-connection.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { listTables, type TableRow } from './source/table-list.js';
@@ -30,7 +30,7 @@ export class CapturedTables {
    * warning once per table left out and per table captured without identity.
    */
   async reconcile(
-    sql: pg.Client,
+    sql: SqlClient,
     all: TableRow[],
     superuser: boolean,
   ): Promise<{ plan: PublicationPlan; added: TableRow[] }> {
@@ -52,7 +52,7 @@ export class CapturedTables {
    * `snapshot` is handed the tables added.
    */
   async refresh(
-    sql: pg.Client,
+    sql: SqlClient,
     superuser: boolean,
     snapshot: (added: TableRow[]) => Promise<void>,
   ): Promise<void> {

@@ -3,7 +3,9 @@
  * imports with the TypeScript compiler's own pre-processor (type-only imports, re-exports and
  * dynamic `import()` included) and fails on an import that breaks the direction — between the
  * top-level folders, and between the connector's stages — or that closes a cycle of modules inside
- * `connector/`. The rules are the "May import" lines of the folders' READMEs, as data.
+ * `connector/`. The rules are the "May import" lines of the folders' READMEs, as data. It also
+ * fails when a connector module other than the one wrapping it imports a third-party client
+ * (`pg`, `@nats-io/*`).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -88,7 +90,8 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
   {
     zone: 'connector/sink',
     prefix: 'connector/sink/',
-    mayImport: ['connector/ports', 'connector: base', 'schemas'],
+    // connections/: the KV compare-and-set of the lease bucket, shared with the consumer leases.
+    mayImport: ['connector/ports', 'connector: base', 'schemas', 'connections'],
   },
   {
     zone: 'connector/snapshot',
@@ -111,7 +114,8 @@ const ZONES: { zone: string; prefix: string | RegExp; mayImport: readonly string
     // The leader lease of replicas (a KV bucket) and the slot takeover: beside the pipeline.
     zone: 'connector/ha',
     prefix: 'connector/ha/',
-    mayImport: ['connector/sink', 'connector/ports', 'connector: base', 'schemas', 'connections'],
+    // source/: the SQL connection's interface (the takeover terminates a walsender over SQL).
+    mayImport: ['connector/source', 'connector/sink', 'connector/ports', 'connector: base', 'schemas'],
   },
   {
     zone: 'connector/verify',
@@ -228,23 +232,63 @@ interface Edge {
   viaPackage: boolean;
 }
 
-function imports(file: string): Edge[] {
+/** A file's imports of our modules (edges), and the npm packages it imports by name. */
+function imports(file: string): { edges: Edge[]; packages: { from: string; name: string }[] } {
   const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
   const from = relative(ROOT, file).split(sep).join('/');
   const edges: Edge[] = [];
+  const packages: { from: string; name: string }[] = [];
   for (const { fileName } of info.importedFiles) {
     if (fileName.startsWith('.')) {
       const target = resolve(dirname(file), fileName).replace(/\.js$/, '.ts');
       edges.push({ from, to: relative(ROOT, target).split(sep).join('/'), viaPackage: false });
     } else if (PACKAGE_ENTRIES[fileName]) {
       edges.push({ from, to: PACKAGE_ENTRIES[fileName], viaPackage: true });
+    } else {
+      packages.push({ from, name: fileName });
     }
   }
-  return edges;
+  return { edges, packages };
+}
+
+/**
+ * Third-party clients are wrapped once (CONVENTIONS.md, 2): inside `connector/` only these modules
+ * import them; every other one uses our interfaces — `SqlClient` (source/sql-connection.ts),
+ * `NatsClient` and `StreamManager` (nats-connection.ts) and the functions of `sink/`, the NATS stage.
+ * Unit tests of the wrapping modules' folder may import them too. `consumers/` keeps its own.
+ */
+const CLIENT_WRAPPERS: {
+  client: string;
+  imports: (name: string) => boolean;
+  wrapper: (file: string) => boolean;
+}[] = [
+  {
+    client: 'pg',
+    imports: (name) => name === 'pg' || name.startsWith('pg/'),
+    wrapper: (file) =>
+      [
+        'connector/source/sql-connection.ts',
+        'connector/source/replication-stream.ts',
+        'connector/source/pg-connect.ts',
+      ].includes(file),
+  },
+  {
+    client: '@nats-io/*',
+    imports: (name) => name.startsWith('@nats-io/'),
+    wrapper: (file) => file.startsWith('connector/sink/') || file === 'connector/nats-connection.ts',
+  },
+];
+
+/** Whether `file` may import the npm package `name` (only connector/ files are restricted). */
+function clientImportAllowed(file: string, name: string): boolean {
+  if (!file.startsWith('connector/')) return true;
+  return CLIENT_WRAPPERS.every((w) => !w.imports(name) || w.wrapper(file));
 }
 
 const FILES = tsFiles(ROOT);
-const EDGES = FILES.flatMap(imports);
+const PARSED = FILES.map(imports);
+const EDGES = PARSED.flatMap((p) => p.edges);
+const PACKAGE_IMPORTS = PARSED.flatMap((p) => p.packages);
 
 describe('imports point one way', () => {
   it('every file has a zone', () => {
@@ -282,6 +326,25 @@ describe('imports point one way', () => {
     };
     for (const n of graph.keys()) if (!state.has(n)) visit(n);
     expect(cycles).toEqual([]);
+  });
+
+  it('third-party clients are imported only by the connector modules that wrap them', () => {
+    const broken = PACKAGE_IMPORTS.filter((p) => !clientImportAllowed(p.from, p.name)).map(
+      (p) => `${p.from} imports ${p.name}`,
+    );
+    expect(broken).toEqual([]);
+  });
+
+  it.each([
+    ['connector/session.ts', 'pg'],
+    ['connector/snapshot/snapshotter.ts', 'pg'],
+    ['connector/verify/table-reader.ts', 'pg'],
+    ['connector/source/slot.ts', 'pg'],
+    ['connector/session.ts', '@nats-io/jetstream'],
+    ['connector/ha/leader-lease.ts', '@nats-io/kv'],
+    ['connector/verify/fact-source.ts', '@nats-io/transport-node'],
+  ])('refuses %s importing %s', (file, name) => {
+    expect(clientImportAllowed(file, name)).toBe(false);
   });
 
   // The rules themselves: a sample of imports that must fail, so a rule cannot silently pass all.

@@ -20,13 +20,10 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { kvEntries } from '../../connections/kv-entries.js';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { JS_API_TIMEOUT_MS } from '../sink/streams.js';
+import type { NatsClient } from '../nats-connection.js';
+import { openLeaseBucket, readLeaseEntry } from '../sink/lease-bucket.js';
 
 /** What the lease needs of a KV bucket; compare-and-set writes answer null when refused. */
 export interface LeaseStore {
@@ -81,21 +78,12 @@ export function holderName(): string {
 
 /** The lease bucket as a {@link LeaseStore}; created with max_age = `ttlMs` when missing. */
 export async function openLeaseStore(
-  nc: NatsConnection,
+  nc: NatsClient,
   prefix: string,
   ttlMs: number,
   replicas: number,
 ): Promise<LeaseStore> {
-  const kv: KV = await new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).create(
-    leaseBucketName(prefix),
-    {
-      ttl: ttlMs,
-      history: 1,
-      replicas,
-    },
-  );
-  const status = await kv.status();
-  return { maxAgeMs: status.ttl, ...kvEntries(kv) };
+  return openLeaseBucket(nc, leaseBucketName(prefix), ttlMs, replicas);
 }
 
 /**
@@ -103,16 +91,14 @@ export async function openLeaseStore(
  * replica holds the lease or the bucket does not exist. `revision` is the lease's last write.
  */
 export async function readLeader(
-  nc: NatsConnection,
+  nc: NatsClient,
   prefix: string,
   slot: string,
 ): Promise<(LeaseValue & { revision: number }) | null> {
-  let kv: KV;
   try {
-    kv = await new Kvm(jetstream(nc, { timeout: JS_API_TIMEOUT_MS })).open(leaseBucketName(prefix));
-    const e = await kv.get(connectorLeaseKey(slot));
-    if (!e || e.operation !== 'PUT') return null;
-    return { ...parseValue(e.string()), revision: e.revision };
+    const e = await readLeaseEntry(nc, leaseBucketName(prefix), connectorLeaseKey(slot));
+    if (!e) return null;
+    return { ...parseValue(e.value), revision: e.revision };
   } catch {
     return null;
   }

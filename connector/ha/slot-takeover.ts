@@ -7,7 +7,7 @@
  * instead of waited for. `pg_terminate_backend` is allowed for a backend of the same role (or with
  * `pg_signal_backend`); without that right the session ends with one sentence saying so.
  */
-import type pg from 'pg';
+import type { SqlClient } from '../source/sql-connection.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { sleep } from '../lifecycle.js';
@@ -17,7 +17,7 @@ const RELEASE_WAIT_MS = 10_000;
 
 /** Frees the slot from another walsender, if one holds it. Returns the pid terminated, or null. */
 export async function takeOverSlot(
-  sql: pg.Client,
+  sql: SqlClient,
   slot: string,
   log: Logger,
   signal?: AbortSignal,
@@ -48,7 +48,7 @@ export async function takeOverSlot(
   }
 }
 
-async function activePid(sql: pg.Client, slot: string): Promise<number | null> {
+async function activePid(sql: SqlClient, slot: string): Promise<number | null> {
   const r = await sql.query<{ active_pid: number | null }>(
     'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
     [slot],

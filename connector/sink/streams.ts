@@ -208,6 +208,26 @@ export interface StreamState {
   lastPosition: Position | null;
 }
 
+/** A stream's size, as `sluice status` shows it. */
+export interface StreamSize {
+  messages: number;
+  bytes: number;
+  lastSeq: number;
+  /** Distinct subjects stored (0 when the server does not say). */
+  subjects: number;
+}
+
+/** Reads a stream's size; throws when it does not exist ({@link isNotFound}). */
+export async function streamSize(jsm: JetStreamManager, stream: string): Promise<StreamSize> {
+  const { state } = await jsm.streams.info(stream);
+  return {
+    messages: state.messages,
+    bytes: state.bytes,
+    lastSeq: state.last_seq,
+    subjects: state.num_subjects ?? 0,
+  };
+}
+
 /** Reads the state a session starts from. */
 export async function streamState(jsm: JetStreamManager, stream: string): Promise<StreamState> {
   const info = await jsm.streams.info(stream);

@@ -16,9 +16,12 @@
  * Progress (the last key done, rows done) lives in a NATS KV bucket `<PREFIX>_SNAPSHOTS` and is
  * written only after the chunk's facts are acknowledged: a crash resumes from the last completed
  * chunk. Requests come from the same bucket: `sluice snapshot <table>` writes a pending entry.
+ *
+ * This module is the loop over tables and chunks; beside it: `watermarks.ts` (the watermark
+ * messages), `chunk.ts` (a chunk's window of changed keys), `table-reader.ts` (the table described
+ * and read in chunks), `progress.ts` (requests and progress in the bucket).
  */
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -29,39 +32,24 @@ import type {
   SnapshotTarget,
   TableInfo,
 } from '../ports.js';
-import { describeRelation, keyTokenOf, MemorySchemaRegistry } from '../events/tables.js';
 import { ColumnPolicy } from '../events/column-policy.js';
-import type { TableRow } from '../source/setup.js';
-import { connectSql, pgCatalog, quoteIdent } from '../source/setup.js';
-import { readRawRows } from '../source/row-reader.js';
-import type { RelationMessage } from '../source/pgoutput.js';
-import { NO_KEY_TOKEN } from '../../schemas/keys.js';
+import { connectSql, type SqlClient } from '../source/sql-connection.js';
+import type { TableRow } from '../source/table-list.js';
 import { aborted, sleep } from '../lifecycle.js';
-
-/** Prefix of Sluice's logical decoding messages. */
-export const WATERMARK_PREFIX = 'sluice-watermark';
+import { Chunk } from './chunk.js';
+import {
+  abandonedState,
+  afterChunk,
+  runningState,
+  snapshotName,
+  tablesToRequest,
+  TableProgress,
+} from './progress.js';
+import { describeSnapshotTable, estimateRows, keyTypes, readChunk } from './table-reader.js';
+import { emitWatermark, WATERMARK_PREFIX, type Watermark } from './watermarks.js';
 
 /** Milliseconds a chunk may wait for its watermarks before each warning. */
 const CHUNK_WAIT_WARN_MS = 60_000;
-
-interface Chunk {
-  id: string;
-  table: TableInfo;
-  rows: string[][] | null;
-  /** Raw text of each row's identity, for the next chunk's lower bound. */
-  lastKey: string[] | null;
-  changed: Set<string>;
-  truncated: boolean;
-  open: boolean;
-  /** Resolves when the high watermark was handled and its facts acknowledged. */
-  /** Resolves when the high watermark was handled: the chunk's facts are with the sink. */
-  done: Promise<number>;
-  resolve: (published: number) => void;
-  /** Resolves when the chunk's last fact is acknowledged (progress may then be saved). */
-  acked: Promise<void>;
-  ack: () => void;
-  reject: (e: Error) => void;
-}
 
 export interface SnapshotterDeps {
   cfg: Config;
@@ -80,7 +68,7 @@ export class Snapshotter {
   readonly #d: SnapshotterDeps;
   readonly #log: Logger;
   #processor: SnapshotTarget | null = null;
-  #catalogSql: pg.Client | null = null;
+  #catalogSql: SqlClient | null = null;
   #chunk: Chunk | null = null;
   /** Column exclusion and masking: excluded columns are never read, masked ones are masked. */
   readonly #columns: ColumnPolicy;
@@ -100,11 +88,7 @@ export class Snapshotter {
     const progress = this.#d.progress;
     const initialized = await progress.initialized();
     this.#d.fence?.();
-    let request: TableRow[] = newTables;
-    if (!initialized) {
-      request = this.#d.cfg.snapshot === 'initial' ? allTables : [];
-    }
-    const names = request.map((t) => `${t.schema}.${t.table}`);
+    const names = tablesToRequest(initialized, this.#d.cfg.snapshot, newTables, allTables);
     if (names.length) {
       await progress.request(names);
       this.#log.info({ tables: names }, 'snapshot requested');
@@ -114,11 +98,11 @@ export class Snapshotter {
 
   /** Requests snapshots of tables that joined the publication while running. */
   async requestTables(tables: TableRow[]): Promise<void> {
-    await this.#d.progress.request(tables.map((t) => `${t.schema}.${t.table}`));
+    await this.#d.progress.request(tables.map(snapshotName));
   }
 
   /** Binds to the session's processor. */
-  attach(processor: SnapshotTarget, catalogSql: pg.Client): void {
+  attach(processor: SnapshotTarget, catalogSql: SqlClient): void {
     this.#processor = processor;
     this.#catalogSql = catalogSql;
   }
@@ -132,16 +116,13 @@ export class Snapshotter {
 
   /** From the processor: a key of a table changed (a truncate reports NO_KEY_TOKEN). */
   onChange(t: TableInfo, keyToken: string): void {
-    const c = this.#chunk;
-    if (!c || !c.open || c.table.relationId !== t.relationId) return;
-    if (keyToken === NO_KEY_TOKEN) c.truncated = true;
-    else c.changed.add(keyToken);
+    this.#chunk?.noteChange(t, keyToken);
   }
 
   /** From the processor: a logical message at its commit position. */
   onLogicalMessage(m: LogicalMessage): void | Promise<void> {
     if (m.prefix !== WATERMARK_PREFIX) return;
-    let w: { chunk?: string; w?: string };
+    let w: Watermark;
     try {
       w = JSON.parse(m.content.toString('utf8'));
     } catch {
@@ -155,15 +136,14 @@ export class Snapshotter {
     // Watermarks of chunks from before a restart are ignored: that chunk is redone.
     if (!c || w.chunk !== c.id) return;
     if (w.w === 'low') {
-      c.open = true;
+      c.openWindow();
       return;
     }
-    if (w.w !== 'high' || !c.open) return;
-    c.open = false;
+    if (w.w !== 'high' || !c.closeWindow()) return;
     if (!c.rows) return c.reject(new Error('high watermark before the chunk was read'));
     const p = this.#processor;
     if (!p) return c.reject(new Error('session ended'));
-    const keep = c.truncated ? [] : c.rows.filter((row) => !c.changed.has(keyTokenOf(c.table, row)));
+    const keep = c.unchangedRows(c.rows);
     this.#d.metrics.snapshotRows += keep.length;
     return p
       .emitSnapshotFacts(c.table, keep, () => c.ack())
@@ -194,57 +174,6 @@ export class Snapshotter {
     }
   }
 
-  async #tableInfo(sql: pg.Client, name: string): Promise<TableInfo | null> {
-    const r = await sql.query(
-      `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS tbl FROM pg_class c
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = $1`,
-      [name],
-    );
-    const row = r.rows[0];
-    if (!row) return null;
-    const oid = Number(row.oid);
-    const known = this.#processor
-      ? [...this.#processor.tables()].find((t) => t.relationId === oid)
-      : undefined;
-    if (known) return known;
-    const cols = await sql.query(
-      `SELECT attname, atttypid::int8 AS typ, atttypmod AS mod FROM pg_attribute
-        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
-      [oid],
-    );
-    const catalog = pgCatalog(this.#catalogSql ?? sql);
-    const { identity } = await catalog.describe(oid);
-    const rel: RelationMessage = {
-      tag: 'relation',
-      relationId: oid,
-      schema: row.schema,
-      table: row.tbl,
-      replicaIdentity: 'default',
-      columns: cols.rows.map((c) => ({
-        isKey: identity.includes(c.attname),
-        name: c.attname,
-        typeOid: Number(c.typ),
-        typeMod: Number(c.mod),
-      })),
-    };
-    // The schemaVersion comes from the processor's registry once the table streams; the snapshot
-    // needs the same fingerprint, which describeRelation computes identically.
-    return describeRelation(
-      rel,
-      this.#d.cfg.prefix,
-      catalog,
-      this.#registry(),
-      null,
-      undefined,
-      undefined,
-      this.#columns,
-    );
-  }
-
-  #registry() {
-    return this.#processor?.registry ?? new MemorySchemaRegistry();
-  }
-
   /**
    * Waits until the chunk's high watermark was handled. The replication stream may be far behind
    * (a backlog after a restart): every minute without it, says so with how far behind the stream is,
@@ -266,126 +195,52 @@ export class Snapshotter {
     }
   }
 
-  async #snapshotTable(sql: pg.Client, state: SnapshotState, signal: AbortSignal): Promise<void> {
-    const info = await this.#tableInfo(sql, state.table);
-    const store = this.#d.progress;
-    const progress = {
-      save: (state: SnapshotState) => {
-        this.#d.fence?.();
-        return store.save(state);
-      },
-    };
+  async #snapshotTable(sql: SqlClient, state: SnapshotState, signal: AbortSignal): Promise<void> {
+    const info = await describeSnapshotTable(sql, state.table, {
+      processor: this.#processor,
+      catalogSql: this.#catalogSql,
+      prefix: this.#d.cfg.prefix,
+      columns: this.#columns,
+    });
+    const progress = new TableProgress(this.#d.progress, this.#d.fence);
     if (!info || info.keyIdx.length === 0) {
       this.#log.warn(
         { table: state.table },
         `cannot snapshot ${state.table}: it no longer exists or has no identity`,
       );
-      await progress.save({ ...state, status: 'done', finishedAt: new Date().toISOString() });
+      await progress.save(abandonedState(state, new Date()));
       return;
     }
     const cfg = this.#d.cfg;
     const t = info;
-    // The columns themselves, read as their output functions' text (readRawRows): what pgoutput
-    // sends, so a snapshot fact has the same JSON as a streamed one. Keyset pagination orders by
-    // the key columns' own types.
-    const colList = t.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
-    const keyCols = t.keyIdx.map((i) => `t.${quoteIdent(t.columns[i]!.name)}`);
-    const keyTypes = await sql.query(
-      `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1 AND attname = ANY($2::text[])
-        ORDER BY attnum`,
-      [
-        t.relationId,
-        `{${t.keyIdx.map((i) => '"' + t.columns[i]!.name.replace(/(["\\])/g, '\\$1') + '"').join(',')}}`,
-      ],
-    );
-    const casts = keyTypes.rows.map((r) => r.t as string);
-    const from = `${quoteIdent(t.schema)}.${quoteIdent(t.table)} t`;
-    // The planner's estimate; a table never analyzed (reltuples -1) is counted once instead.
-    const est = await sql.query(`SELECT reltuples::int8 AS n FROM pg_class WHERE oid = $1`, [t.relationId]);
-    let total = Number(est.rows[0]?.n ?? -1);
-    if (total < 0) total = Number((await sql.query(`SELECT count(*)::int8 AS n FROM ${from}`)).rows[0].n);
-    const started = state.startedAt ?? new Date().toISOString();
-    let s: SnapshotState = {
-      ...state,
-      status: 'running',
-      startedAt: started,
-      rowsTotal: total,
-    };
+    const types = await keyTypes(sql, t);
+    let s = runningState(state, await estimateRows(sql, t), new Date());
     await progress.save(s);
     this.#log.info({ table: t.name, resumeAfter: s.lastKey, rowsDone: s.rowsDone }, 'snapshot running');
     this.#d.metrics.snapshotActive = 1;
-    const runStart = Date.now();
-    const doneAtStart = s.rowsDone;
+    const run = { rowsDoneAtStart: s.rowsDone, startMs: Date.now() };
     const stopped = aborted(signal);
-    let saved: Promise<void> = Promise.resolve();
     while (!signal.aborted && this.#processor) {
       const chunkStart = Date.now();
-      const where = s.lastKey
-        ? `WHERE (${keyCols.join(', ')}) > (${casts.map((c, i) => `$${i + 1}::${c}`).join(', ')})`
-        : '';
-      const id = randomUUID();
-      let resolve!: (n: number) => void;
-      let reject!: (e: Error) => void;
-      const done = new Promise<number>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      let ack!: () => void;
-      const acked = new Promise<void>((res) => (ack = res));
-      const chunk: Chunk = {
-        id,
-        table: t,
-        rows: null,
-        lastKey: null,
-        changed: new Set(),
-        truncated: false,
-        open: false,
-        done,
-        resolve,
-        acked,
-        ack,
-        reject,
-      };
+      const chunk = new Chunk(randomUUID(), t);
       this.#chunk = chunk;
       this.#d.fence?.();
-      await emitWatermark(sql, id, 'low');
-      const raw = await readRawRows(
-        sql,
-        `SELECT ${colList} FROM ${from} ${where} ORDER BY ${keyCols.join(', ')} LIMIT ${cfg.snapshotChunkSize}`,
-        s.lastKey ?? [],
-      );
-      chunk.lastKey = raw.length ? t.keyIdx.map((i) => raw[raw.length - 1]![i] as string) : null;
-      chunk.rows = raw.map((row) => row.map((v, i) => (v === null ? 'null' : t.columns[i]!.mapper(v))));
+      await emitWatermark(sql, chunk.id, 'low');
+      const read = await readChunk(sql, t, types, s.lastKey, cfg.snapshotChunkSize);
+      chunk.lastKey = read.lastKey;
+      chunk.rows = read.rows;
       this.#d.fence?.();
-      await emitWatermark(sql, id, 'high');
-      await this.#awaitChunk(t.name, done, stopped);
+      await emitWatermark(sql, chunk.id, 'high');
+      await this.#awaitChunk(t.name, chunk.done, stopped);
       if (signal.aborted) break;
       this.#chunk = null;
-      s = {
-        ...s,
-        lastKey: chunk.lastKey ?? s.lastKey,
-        rowsDone: s.rowsDone + raw.length,
-        rate: Math.round(
-          ((s.rowsDone + raw.length - doneAtStart) * 1000) / Math.max(1, Date.now() - runStart),
-        ),
-      };
-      if (raw.length < cfg.snapshotChunkSize) {
-        s = {
-          ...s,
-          status: 'done',
-          finishedAt: new Date().toISOString(),
-          rowsTotal: Math.max(s.rowsTotal, s.rowsDone),
-        };
-      }
+      const rows = read.rows.length;
+      s = afterChunk(s, { rows, lastKey: chunk.lastKey }, run, cfg.snapshotChunkSize, Date.now());
       // The next chunk starts while this one's facts are still being acknowledged; progress is
       // saved, in order, once they are (a crash resumes from the last chunk fully stored).
-      const reached = s;
-      saved = saved.then(async () => {
-        await Promise.race([chunk.acked, stopped]);
-        if (signal.aborted) return;
-        await progress.save(reached);
-        this.#d.metrics.snapshotProgress(t.name, reached.rowsDone, reached.rowsTotal, reached.rate);
-      });
+      const saved = progress.saveWhenAcked(s, chunk.acked, signal, stopped, (reached) =>
+        this.#d.metrics.snapshotProgress(t.name, reached.rowsDone, reached.rowsTotal, reached.rate),
+      );
       if (s.status === 'done') await saved;
       if (s.status === 'done') {
         this.#log.info({ table: t.name, rows: s.rowsDone, rate: s.rate }, 'snapshot done');
@@ -393,17 +248,10 @@ export class Snapshotter {
         return;
       }
       if (cfg.snapshotRateLimit > 0) {
-        const minMs = (raw.length * 1000) / cfg.snapshotRateLimit;
+        const minMs = (rows * 1000) / cfg.snapshotRateLimit;
         const spent = Date.now() - chunkStart;
         if (spent < minMs) await sleep(minMs - spent, signal);
       }
     }
   }
-}
-
-async function emitWatermark(sql: pg.Client, chunk: string, w: 'low' | 'high'): Promise<void> {
-  await sql.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [
-    WATERMARK_PREFIX,
-    JSON.stringify({ chunk, w }),
-  ]);
 }

@@ -18,9 +18,8 @@
  * behind a long query would be late, and one sent between a snapshot's BEGIN and COMMIT would join
  * that transaction.
  */
-import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import { connectSql } from './sql-connection.js';
+import { connectSql, type SqlClient } from './sql-connection.js';
 
 /** Prefix of Sluice's heartbeat messages (`pg_logical_emit_message`'s second argument). */
 export const HEARTBEAT_MESSAGE_PREFIX = 'sluice.heartbeat';
@@ -51,7 +50,7 @@ export interface HeartbeatEmitterOptions {
 export class HeartbeatEmitter {
   readonly #o: HeartbeatEmitterOptions;
   readonly #log: Logger;
-  #client: pg.Client | null = null;
+  #client: SqlClient | null = null;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   #failures = 0;

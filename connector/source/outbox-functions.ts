@@ -4,7 +4,7 @@
  * application context, each one `pg_logical_emit_message(true, …)` in the caller's transaction.
  * Nothing else is created: no table, no trigger (docs/events.md).
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 import { CONTEXT_PREFIX, OUTBOX_PREFIX } from '../../schemas/outbox.js';
 
 /** The DDL, idempotent (CREATE OR REPLACE). Printed by `sluice setup outbox --print`. */
@@ -28,7 +28,7 @@ GRANT EXECUTE ON FUNCTION sluice.emit(text, text, jsonb), sluice.set_context(jso
 `;
 
 /** Installs the helpers (one transaction). */
-export async function installOutboxFunctions(c: pg.Client): Promise<void> {
+export async function installOutboxFunctions(c: SqlClient): Promise<void> {
   await c.query('BEGIN');
   try {
     await c.query(OUTBOX_SQL);

@@ -1,6 +1,6 @@
 /**
  * Every connection to the source database takes its options here (the SQL connections of
- * setup.ts and the replication connection): the URL with its TLS parameters (`sslmode`,
+ * sql-connection.ts and the replication connection): the URL with its TLS parameters (`sslmode`,
  * `sslrootcert`, `sslcert`, `sslkey`), checked by connections/pg-connect.ts, and a failed connect
  * explained in one sentence naming the setting to fix.
  */

@@ -9,7 +9,7 @@
  *   each of the two publications owned by the role, or CREATE on the database so Sluice can
  *                                create them (it keeps their table lists current).
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 import { publicationNames } from './publications.js';
 import { quoteIdent } from './sql.js';
 import type { TableRow } from './table-list.js';
@@ -26,7 +26,7 @@ const bool = (v: unknown) => v === true || v === 't';
 
 /** Checks the role's privileges for `tables` (the captured ones) and the publications of `publication`. */
 export async function checkPrivileges(
-  c: pg.Client,
+  c: SqlClient,
   publication: string,
   tables: readonly TableRow[],
 ): Promise<PrivilegeFinding[]> {

@@ -8,12 +8,12 @@
  *   `<publication>_ins`  tables without one, `publish = 'insert'` only (inserts never need one).
  * Both use `publish_via_partition_root = true`, so partitions are published as their root table.
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 import { explainPrivilege, qualified, quoteIdent } from './sql.js';
 import { hasUsableIdentity, type TableRow } from './table-list.js';
 
 /** Members of a publication as "schema.table". */
-async function publicationTables(c: pg.Client, pub: string): Promise<Set<string> | null> {
+async function publicationTables(c: SqlClient, pub: string): Promise<Set<string> | null> {
   const exists = await c.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [pub]);
   if (exists.rowCount === 0) return null;
   const r = await c.query(
@@ -30,7 +30,7 @@ async function publicationTables(c: pg.Client, pub: string): Promise<Set<string>
  * added is captured even when Sluice's role does not own it (the least-privilege setup of
  * docs/security.md).
  */
-export async function publishedTables(c: pg.Client, publication: string): Promise<Set<string>> {
+export async function publishedTables(c: SqlClient, publication: string): Promise<Set<string>> {
   const out = new Set<string>();
   for (const name of publicationNames(publication))
     for (const t of (await publicationTables(c, name)) ?? []) out.add(t);
@@ -56,7 +56,7 @@ export function publicationNames(publication: string): [full: string, insertOnly
  * tables newly added (they need a snapshot). Never drops a publication.
  */
 export async function reconcilePublications(
-  c: pg.Client,
+  c: SqlClient,
   publication: string,
   plan: PublicationPlan,
   /** "schema.table" names never removed (tables Sluice may not alter, added by their owner). */

@@ -15,14 +15,9 @@
  *    read on a connection checks them, because a session without them (a pooler that drops startup
  *    options, a client opened elsewhere) would publish a second JSON form without any error.
  */
-import type pg from 'pg';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { SESSION_OPTIONS } from './replication-stream.js';
-
-/** pg query types that leave every value as the server's text (no Date, number or boolean parsing). */
-export const RAW_TEXT_TYPES = {
-  getTypeParser: () => (value: string) => value,
-} as unknown as pg.CustomTypesConfig;
+import { RAW_TEXT_TYPES, type SqlClient } from './sql-connection.js';
 
 /** The settings of SESSION_OPTIONS, as `[name, value]` pairs. */
 const SESSION_SETTINGS: readonly (readonly [string, string])[] = SESSION_OPTIONS.split(/\s*-c\s+/)
@@ -36,13 +31,13 @@ const SESSION_SETTINGS: readonly (readonly [string, string])[] = SESSION_OPTIONS
 const normalize = (v: string): string => v.replace(/\s+/g, '').toLowerCase();
 
 /** Connections whose session settings were checked (the promise of the check, so it runs once). */
-const checked = new WeakMap<pg.ClientBase, Promise<void>>();
+const checked = new WeakMap<SqlClient, Promise<void>>();
 
 /**
  * Throws a SluiceError naming the first setting of the session that differs from the replication
  * connection's; runs one query per connection, the first time.
  */
-export function checkSessionSettings(sql: pg.ClientBase): Promise<void> {
+export function checkSessionSettings(sql: SqlClient): Promise<void> {
   let p = checked.get(sql);
   if (p === undefined) {
     p = (async () => {
@@ -77,7 +72,7 @@ export function checkSessionSettings(sql: pg.ClientBase): Promise<void> {
  * the output functions' text, null for SQL NULL, in the order of the select list.
  */
 export async function readRawRows(
-  sql: pg.ClientBase,
+  sql: SqlClient,
   text: string,
   values: readonly unknown[] = [],
 ): Promise<(string | null)[][]> {

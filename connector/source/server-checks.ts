@@ -2,7 +2,7 @@
  * Whether the source server can run Sluice at all: its version, wal_level and the role's right to
  * replicate, each problem stopping the connector with one sentence naming the fix.
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 
 /** Facts about the server that decide whether Sluice can run. */
@@ -20,7 +20,7 @@ export interface ServerFacts {
   database: string;
 }
 
-export async function serverFacts(c: pg.Client): Promise<ServerFacts> {
+export async function serverFacts(c: SqlClient): Promise<ServerFacts> {
   const r = await c.query(`
     SELECT current_setting('server_version_num')::int AS version_num,
            current_setting('server_version') AS version,

@@ -2,7 +2,7 @@
  * The replication slot: its state as pg_replication_slots shows it, and its creation, with a slot
  * that belongs to something else, is in use, or cannot be created explained in one sentence.
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { explainPrivilege } from './sql.js';
 
@@ -20,7 +20,7 @@ export interface SlotInfo {
   retainedBytes: number | null;
 }
 
-export async function slotInfo(c: pg.Client, slot: string): Promise<SlotInfo | null> {
+export async function slotInfo(c: SqlClient, slot: string): Promise<SlotInfo | null> {
   const r = await c.query(
     `SELECT slot_name, plugin, database, active, active_pid, confirmed_flush_lsn::text AS confirmed,
             restart_lsn::text AS restart,
@@ -46,7 +46,7 @@ export async function slotInfo(c: pg.Client, slot: string): Promise<SlotInfo | n
 
 /** Creates the slot if missing; explains a slot that belongs to something else or is in use. */
 export async function ensureSlot(
-  c: pg.Client,
+  c: SqlClient,
   slot: string,
   database: string,
 ): Promise<{ created: boolean }> {

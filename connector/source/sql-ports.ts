@@ -3,14 +3,14 @@
  * connection: `Catalog` (types and a table's identity, NOT NULL columns and attributes) and
  * `RowSource` (current values of one row, for unchanged TOAST values Sluice never saw).
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 import type { Catalog, RowSource } from '../ports.js';
 import { readRawRows } from './row-reader.js';
 import { quoteIdent } from './sql.js';
 import { loadTypes, type PgType } from './type-catalog.js';
 
 /** The Catalog the event builder uses, over a SQL connection. */
-export function pgCatalog(c: pg.Client): Catalog {
+export function pgCatalog(c: SqlClient): Catalog {
   const types = new Map<number, PgType>();
   return {
     async loadTypes(oids: number[]) {
@@ -60,7 +60,7 @@ export function pgCatalog(c: pg.Client): Catalog {
  * values arrive as JSON fragments and are bound as text, cast to each key column's type, so the
  * primary-key index serves the lookup.
  */
-export function pgRowSource(c: pg.Client): RowSource {
+export function pgRowSource(c: SqlClient): RowSource {
   const types = new Map<number, Map<string, string>>();
   return {
     async readColumns(t, key, columns) {

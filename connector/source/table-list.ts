@@ -4,7 +4,7 @@
  * them to a publication (ownership); and a table's columns, which the column policy is checked
  * against.
  */
-import type pg from 'pg';
+import type { SqlClient } from './sql-connection.js';
 
 /** A table Sluice may capture. */
 export interface TableRow {
@@ -29,7 +29,7 @@ export function hasUsableIdentity(t: TableRow): boolean {
 }
 
 /** User tables (ordinary and partitioned roots; not partitions) matching the patterns. */
-export async function listTables(c: pg.Client, patterns: readonly string[]): Promise<TableRow[]> {
+export async function listTables(c: SqlClient, patterns: readonly string[]): Promise<TableRow[]> {
   const r = await c.query(`
     SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS tbl, c.relreplident AS replident,
            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
@@ -68,7 +68,7 @@ export function globToRegExp(pattern: string): RegExp {
  * replica-identity index (either can key the events): what the column policy is checked against.
  */
 export async function tableColumns(
-  c: pg.Client,
+  c: SqlClient,
   relationId: number,
 ): Promise<{ name: string; identity: boolean }[]> {
   const r = await c.query(

@@ -4,19 +4,13 @@
  * connector does), reference events resolved from the object store, the table's TRUNCATE marker,
  * and every subject of a table listed in bounded batches with an ordered consumer.
  */
-import {
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstream,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import type { NatsClient, StreamManager } from '../nats-connection.js';
 import { FactReader } from '../sink/fact-reader.js';
 import { LargeEventStore } from '../sink/large-events.js';
-import { JS_API_TIMEOUT_MS, manager } from '../sink/streams.js';
+import { isNotFound, JS_API_TIMEOUT_MS, lastFact, manager, streamSize } from '../sink/streams.js';
+import { listLastPerSubject } from '../sink/subject-listing.js';
 import { NO_KEY_TOKEN } from '../../schemas/keys.js';
 import { streamNames } from '../../schemas/subjects.js';
 import { parseFact, type FactState } from './compare.js';
@@ -31,18 +25,16 @@ export interface ListedFact {
 
 /** Concurrent leader-consistent gets when direct gets are not used (replicated streams). */
 const LEADER_GET_CONCURRENCY = 64;
-/** Milliseconds one listing fetch waits for messages. */
-const FETCH_EXPIRES_MS = 5_000;
 
 export class FactSource {
-  readonly #nc: NatsConnection;
-  readonly #jsm: JetStreamManager;
+  readonly #nc: NatsClient;
+  readonly #jsm: StreamManager;
   readonly #cfg: Config;
   readonly #stream: string;
   readonly #reader: FactReader | null;
   #large: Promise<LargeEventStore> | null = null;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, cfg: Config) {
+  private constructor(nc: NatsClient, jsm: StreamManager, cfg: Config) {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#cfg = cfg;
@@ -52,13 +44,13 @@ export class FactSource {
   }
 
   /** Opens the facts stream of `cfg.prefix`; a SluiceError when it does not exist. */
-  static async open(nc: NatsConnection, cfg: Config): Promise<FactSource> {
+  static async open(nc: NatsClient, cfg: Config): Promise<FactSource> {
     const jsm = await manager(nc);
     const stream = streamNames(cfg.prefix).facts;
     try {
-      await jsm.streams.info(stream);
+      await streamSize(jsm, stream);
     } catch (e) {
-      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) {
+      if (isNotFound(e)) {
         throw new SluiceError(
           ErrorCodes.streamMissing,
           `the facts stream ${stream} does not exist: no connector has run with prefix "${cfg.prefix}" on this NATS.`,
@@ -88,12 +80,7 @@ export class FactSource {
       texts = [];
       for (let i = 0; i < subjects.length; i += LEADER_GET_CONCURRENCY) {
         const slice = subjects.slice(i, i + LEADER_GET_CONCURRENCY);
-        const got = await Promise.all(
-          slice.map(async (s) => {
-            const m = await this.#jsm.streams.getMessage(this.#stream, { last_by_subj: s });
-            return m ? m.string() : null;
-          }),
-        );
+        const got = await Promise.all(slice.map((s) => lastFact(this.#jsm, this.#stream, s)));
         texts.push(...got);
       }
     }
@@ -126,41 +113,18 @@ export class FactSource {
     batchSize: number,
     onBatch: (batch: ListedFact[]) => Promise<void>,
   ): Promise<void> {
-    const { state } = await this.#jsm.streams.info(this.#stream);
-    if (state.messages === 0) return;
-    const js = jetstream(this.#nc, { timeout: JS_API_TIMEOUT_MS });
-    const consumer = await js.consumers.get(this.#stream, {
-      filter_subjects: factPrefix + '*',
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
-    // It reads until nothing is pending. A subject whose message was replaced by a newer one before
-    // the consumer reached it is skipped there and found at its newer message; only the live end of
-    // the stream is sure to hold every subject's latest message, so stopping at the end as it was at
-    // the start would lose subjects changed during the listing. Facts changed during the listing may
-    // be listed twice, which only repeats a lookup.
-    try {
-      if ((await consumer.info(true)).num_pending === 0) return;
-      for (;;) {
-        const batch: ListedFact[] = [];
-        let done = false;
-        const messages = await consumer.fetch({ max_messages: batchSize, expires: FETCH_EXPIRES_MS });
-        for await (const m of messages) {
-          const token = m.subject.slice(factPrefix.length);
-          if (token !== NO_KEY_TOKEN)
-            batch.push({ subject: m.subject, token, fact: parseFact(m.string(), false) });
-          if (m.info.pending === 0) {
-            done = true;
-            break;
-          }
-        }
-        if (batch.length) await onBatch(batch);
-        if (done) return;
-        // One fetch may end before max_messages (server limits, expiry): go on while any is pending.
-        if (batch.length === 0 && (await consumer.info(true)).num_pending === 0) return;
-      }
-    } finally {
-      await consumer.delete().catch(() => undefined);
-    }
+    await listLastPerSubject(
+      this.#nc,
+      this.#jsm,
+      this.#stream,
+      factPrefix,
+      batchSize,
+      (subject, text) => {
+        const token = subject.slice(factPrefix.length);
+        return token === NO_KEY_TOKEN ? null : { subject, token, fact: parseFact(text, false) };
+      },
+      onBatch,
+    );
   }
 
   /** Stops the direct-get reader. Idempotent. */

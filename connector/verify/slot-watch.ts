@@ -4,7 +4,7 @@
  * The connector confirms a position only once every event up to it is acknowledged by JetStream,
  * facts included, so "confirmed ≥ L" means the facts stream holds every change committed up to L.
  */
-import type pg from 'pg';
+import type { SqlClient } from '../source/sql-connection.js';
 import { slotInfo } from '../source/slot.js';
 import { parseLsn } from '../../schemas/versions.js';
 import { sleep } from '../lifecycle.js';
@@ -16,7 +16,7 @@ export interface SlotState {
   readonly confirmed: bigint | null;
 }
 
-export async function slotState(sql: pg.Client, slot: string): Promise<SlotState> {
+export async function slotState(sql: SqlClient, slot: string): Promise<SlotState> {
   const s = await slotInfo(sql, slot);
   if (!s) return { exists: false, active: false, confirmed: null };
   return {
@@ -34,7 +34,7 @@ const POLL_MS = 200;
 
 /** Waits until the slot's confirmed position is at or past `lsn`, it turns inactive, or `deadline` (epoch ms). */
 export async function waitConfirmed(
-  sql: pg.Client,
+  sql: SqlClient,
   slot: string,
   lsn: bigint,
   deadline: number,

@@ -10,7 +10,7 @@
  * pgoutput sends. Never `::text` casts: they print bool as `true`, drop char(n) padding and add
  * `/32` to inet.
  */
-import type pg from 'pg';
+import type { SqlClient } from '../source/sql-connection.js';
 import type { RelationMessage } from '../source/pgoutput.js';
 import type { PgType } from '../source/type-catalog.js';
 import { readRawRows } from '../source/row-reader.js';
@@ -50,7 +50,7 @@ export interface RowsRead {
   readonly lsn: bigint;
 }
 
-async function currentWalLsn(sql: pg.Client): Promise<bigint> {
+async function currentWalLsn(sql: SqlClient): Promise<bigint> {
   const [row] = await readRawRows(sql, 'SELECT pg_current_wal_lsn()');
   return parseLsn(row![0]!);
 }
@@ -61,7 +61,7 @@ async function currentWalLsn(sql: pg.Client): Promise<bigint> {
  * mappers. Null when the table has no usable identity (it has no facts).
  */
 export async function describeTable(
-  sql: pg.Client,
+  sql: SqlClient,
   prefix: string,
   table: TableRow,
   policy?: ColumnPolicy,
@@ -145,7 +145,7 @@ function toRead(t: VerifyTable, raw: (string | null)[]): TableRowRead {
  * for the first chunk). Keyset pagination on the identity, so each chunk is one index range scan.
  */
 export async function readChunk(
-  sql: pg.Client,
+  sql: SqlClient,
   t: VerifyTable,
   after: readonly string[] | null,
   limit: number,
@@ -168,7 +168,7 @@ export async function readChunk(
  * are bound as text arrays and cast to the key columns' types, so the identity index serves it.
  */
 export async function readByKeys(
-  sql: pg.Client,
+  sql: SqlClient,
   t: VerifyTable,
   keys: readonly (readonly string[])[],
 ): Promise<RowsRead> {

@@ -17,11 +17,10 @@
  * Memory is bounded by the chunk size: rows, facts and open differences are held per chunk (open
  * differences are settled whenever a chunk's worth has collected), never per table.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
-import type pg from 'pg';
 import type { Config } from '../config.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
-import { connectSql } from '../source/sql-connection.js';
+import type { NatsClient } from '../nats-connection.js';
+import { connectSql, type SqlClient } from '../source/sql-connection.js';
 import { listTables, type TableRow } from '../source/table-list.js';
 import { listSnapshots, openSnapshotBucket, type SnapshotState } from '../sink/snapshot-store.js';
 import { formatLsn } from '../../schemas/versions.js';
@@ -115,9 +114,9 @@ interface Open extends RecheckState {
   fact: FactState | null;
 }
 
-export async function verify(cfg: Config, nc: NatsConnection, opts: VerifyOptions): Promise<VerifyReport> {
+export async function verify(cfg: Config, nc: NatsClient, opts: VerifyOptions): Promise<VerifyReport> {
   const facts = await FactSource.open(nc, cfg);
-  let sql: pg.Client;
+  let sql: SqlClient;
   try {
     sql = await connectSql(cfg.databaseUrl, 'sluice-verify');
   } catch (e) {
@@ -149,7 +148,7 @@ interface Selected {
 }
 
 /** The tables to verify: those named (each must exist), else every captured table. */
-async function selectTables(sql: pg.Client, cfg: Config, names: readonly string[]): Promise<Selected[]> {
+async function selectTables(sql: SqlClient, cfg: Config, names: readonly string[]): Promise<Selected[]> {
   const captured = await listTables(sql, cfg.tables);
   if (names.length === 0) return captured.map((row) => ({ row, skip: null }));
   const all = await listTables(sql, ['*.*']);
@@ -166,13 +165,13 @@ async function selectTables(sql: pg.Client, cfg: Config, names: readonly string[
   });
 }
 
-async function snapshotStates(nc: NatsConnection, cfg: Config): Promise<Map<string, SnapshotState>> {
+async function snapshotStates(nc: NatsClient, cfg: Config): Promise<Map<string, SnapshotState>> {
   const kv = await openSnapshotBucket(nc, cfg.prefix, cfg.streams.replicas);
   return new Map((await listSnapshots(kv)).map((s) => [s.table, s] as const));
 }
 
 class VerifyRun {
-  readonly #sql: pg.Client;
+  readonly #sql: SqlClient;
   readonly #facts: FactSource;
   readonly #cfg: Config;
   /** The connector's column policy: rows are masked as the facts are before they are compared. */
@@ -181,7 +180,7 @@ class VerifyRun {
   /** Set once a re-check ran out of time: later differences are reported without waiting again. */
   #waitExhausted = false;
 
-  constructor(sql: pg.Client, facts: FactSource, cfg: Config, opts: VerifyOptions) {
+  constructor(sql: SqlClient, facts: FactSource, cfg: Config, opts: VerifyOptions) {
     this.#sql = sql;
     this.#facts = facts;
     this.#cfg = cfg;
